@@ -1,0 +1,90 @@
+/**
+ * Every error certpin raises on purpose is a {@link CertpinError} with a stable `code`, so callers can
+ * `switch (err.code)` and get the right narrowing. Standard TLS validation failures are not wrapped:
+ * they keep Node's own codes (`CERT_HAS_EXPIRED`, `ERR_TLS_CERT_ALTNAME_INVALID`, …).
+ */
+export type CertpinErrorCode =
+  | 'ERR_CERTPIN_MISMATCH'
+  | 'ERR_CERTPIN_UNPINNED_HOST'
+  | 'ERR_CERTPIN_INVALID_PIN'
+  | 'ERR_CERTPIN_INVALID_INPUT'
+  | 'ERR_CERTPIN_INVALID_CONFIG';
+
+const CODES: ReadonlySet<string> = new Set<CertpinErrorCode>([
+  'ERR_CERTPIN_MISMATCH',
+  'ERR_CERTPIN_UNPINNED_HOST',
+  'ERR_CERTPIN_INVALID_PIN',
+  'ERR_CERTPIN_INVALID_INPUT',
+  'ERR_CERTPIN_INVALID_CONFIG',
+]);
+
+/**
+ * The base class of certpin's errors.
+ *
+ * @example
+ * ```js
+ * try { parsePin('sha256/abc') } catch (err) {
+ *   if (isCertpinError(err, 'ERR_CERTPIN_INVALID_PIN')) console.error(err.message)
+ * }
+ * ```
+ */
+export class CertpinError extends Error {
+  readonly code: CertpinErrorCode;
+
+  constructor(code: CertpinErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CertpinError';
+    this.code = code;
+  }
+}
+
+/** One certificate of a verified chain, as a mismatch error shows it. */
+export interface PeerPin {
+  pin: string;
+  subject: string;
+}
+
+/**
+ * The verified chain of the server carries none of the host's trusted pins.
+ *
+ * @example
+ * ```js
+ * if (err instanceof PinMismatchError) console.error(err.hostname, err.peerPins, err.expectedPins)
+ * ```
+ */
+export class PinMismatchError extends CertpinError {
+  readonly hostname: string;
+  readonly peerPins: PeerPin[];
+  readonly expectedPins: string[];
+
+  constructor(hostname: string, peerPins: PeerPin[], expectedPins: string[], detail?: string) {
+    const lines = [
+      `Certificate pinning failure for ${hostname}${detail ? ` (${detail})` : ''}`,
+      '  Peer certificate chain:',
+      ...(peerPins.length > 0 ? peerPins.map((p) => `    ${p.pin} ${p.subject}`) : ['    (no verified chain)']),
+      `  Pinned certificates for ${hostname}:`,
+      ...expectedPins.map((p) => `    ${p}`),
+    ];
+    super('ERR_CERTPIN_MISMATCH', lines.join('\n'));
+    this.name = 'PinMismatchError';
+    this.hostname = hostname;
+    this.peerPins = peerPins;
+    this.expectedPins = expectedPins;
+  }
+}
+
+/**
+ * True when `value` is a certpin error (optionally with the given code). Works across two copies of
+ * the package, since it looks at the code rather than the class.
+ *
+ * @example
+ * ```js
+ * if (isCertpinError(err, 'ERR_CERTPIN_MISMATCH')) alertSecurityTeam(err)
+ * ```
+ */
+export function isCertpinError(value: unknown, code?: CertpinErrorCode): value is CertpinError {
+  if (!(value instanceof Error)) return false;
+  const actual = (value as { code?: unknown }).code;
+  if (typeof actual !== 'string' || !CODES.has(actual)) return false;
+  return code === undefined || actual === code;
+}
