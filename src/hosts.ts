@@ -1,0 +1,99 @@
+import { isIP } from 'node:net';
+import { domainToASCII } from 'node:url';
+import { CertpinError } from './errors.js';
+
+/**
+ * A host pattern of SPEC 2: `api.example.com` (exact), `*.example.com` (exactly one more label) or
+ * `**.example.com` (zero or more more labels, so `example.com` too).
+ */
+export interface HostPattern {
+  readonly text: string;
+  readonly kind: 'exact' | 'one-label' | 'any-labels';
+  readonly base: string;
+}
+
+/**
+ * Lowercases, converts IDN to punycode, drops one trailing dot, strips IPv6 brackets and writes IPv6 in
+ * canonical form. Returns '' for something that cannot be a hostname, which matches no pattern.
+ * Needed because `https.request` passes `host` through as written while fetch and `tls` each
+ * normalise differently (NODE-TLS-NOTES 8): all of them must meet the same policy.
+ */
+export function normalizeHostname(host: string): string {
+  let name = host.trim();
+  if (name.startsWith('[') && name.endsWith(']')) name = name.slice(1, -1);
+  const family = isIP(name);
+  if (family === 4) return name;
+  if (family === 6) return new URL(`http://[${name}]/`).hostname.slice(1, -1);
+  if (name.endsWith('.')) name = name.slice(0, -1);
+  if (name === '' || name.endsWith('.') || name.startsWith('.')) return '';
+  return domainToASCII(name.toLowerCase());
+}
+
+function invalidPattern(text: string, why: string): CertpinError {
+  return new CertpinError('ERR_CERTPIN_INVALID_CONFIG', `invalid host pattern ${JSON.stringify(text)}: ${why}`);
+}
+
+/** Parses and normalises a host pattern, refusing any wildcard other than a leading `*.` or `**.`. */
+export function parseHostPattern(text: string): HostPattern {
+  if (typeof text !== 'string' || text.trim() === '') throw invalidPattern(String(text), 'empty');
+  const trimmed = text.trim();
+  let kind: HostPattern['kind'] = 'exact';
+  let rest = trimmed;
+  if (trimmed.startsWith('**.')) {
+    kind = 'any-labels';
+    rest = trimmed.slice(3);
+  } else if (trimmed.startsWith('*.')) {
+    kind = 'one-label';
+    rest = trimmed.slice(2);
+  }
+  if (rest.includes('*')) throw invalidPattern(text, 'a wildcard is allowed only as the whole first label, as *.example.com or **.example.com');
+  const family = isIP(rest.replace(/^\[|\]$/g, ''));
+  if (family !== 0 && kind !== 'exact') throw invalidPattern(text, 'an IP address cannot take a wildcard');
+  const base = normalizeHostname(rest);
+  if (base === '' || (family === 0 && !/^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/.test(base))) {
+    throw invalidPattern(text, 'not a valid hostname');
+  }
+  const normalisedText = kind === 'exact' ? base : `${kind === 'one-label' ? '*' : '**'}.${base}`;
+  return { text: normalisedText, kind, base };
+}
+
+/**
+ * Finds the entries whose pattern matches a hostname. A lookup costs one map access per label of the
+ * hostname, whatever the number of patterns (SPEC 10).
+ */
+export class HostIndex<T> {
+  readonly #exact = new Map<string, T[]>();
+  readonly #oneLabel = new Map<string, T[]>();
+  readonly #anyLabels = new Map<string, T[]>();
+
+  add(pattern: HostPattern, value: T): void {
+    const map = pattern.kind === 'exact' ? this.#exact : pattern.kind === 'one-label' ? this.#oneLabel : this.#anyLabels;
+    const list = map.get(pattern.base);
+    if (list) list.push(value);
+    else map.set(pattern.base, [value]);
+  }
+
+  /** All entries whose pattern matches the (already normalised) hostname, most specific first. */
+  lookup(hostname: string): T[] {
+    if (hostname === '') return [];
+    const found: T[] = [];
+    const exact = this.#exact.get(hostname);
+    if (exact) found.push(...exact);
+    if (isIP(hostname) !== 0) return found;
+    const firstDot = hostname.indexOf('.');
+    if (firstDot > 0) {
+      const one = this.#oneLabel.get(hostname.slice(firstDot + 1));
+      if (one) found.push(...one);
+    }
+    if (this.#anyLabels.size > 0) {
+      for (let suffix = hostname; ; ) {
+        const any = this.#anyLabels.get(suffix);
+        if (any) found.push(...any);
+        const dot = suffix.indexOf('.');
+        if (dot < 0) break;
+        suffix = suffix.slice(dot + 1);
+      }
+    }
+    return found;
+  }
+}

@@ -1,0 +1,15 @@
+export { CertpinError, PinMismatchError, isCertpinError } from './errors.js';
+export type { CertpinErrorCode, PeerPin } from './errors.js';
+export { spkiPin, parsePin } from './pin.js';
+export { normalizeHostname } from './hosts.js';
+export { createPolicy, PinPolicy } from './policy.js';
+export type { CheckResult, CheckOutcome, CheckOptions, PolicyOptions } from './policy.js';
+export type { PolicyConfig, PolicySettings, HostConfig, PinRecord, PinStatus, CaInput, HostRule } from './config.js';
+export type { ViolationReport } from './reports.js';
+export { pinnedAgent } from './transports/https.js';
+export { pinnedDispatcher, pinnedFetch } from './transports/undici.js';
+export { pinnedTlsOptions } from './transports/tls.js';
+export { loadPolicy } from './pinfile/load.js';
+export type { LoadPolicyOptions } from './pinfile/load.js';
+export { inspect } from './probe.js';
+export type { InspectResult } from './probe.js';

@@ -1,0 +1,211 @@
+import type { X509Certificate } from 'node:crypto';
+import { CertpinError, PinMismatchError, type PeerPin } from './errors.js';
+import { certInfo, proveChain, TrustStore, type CertInfo, type ProvenChain } from './chain.js';
+import { normalizeHostname } from './hosts.js';
+import { validateConfig, type HostRule, type PolicyConfig, type ValidatedConfig } from './config.js';
+import type { ViolationReport } from './reports.js';
+
+/**
+ * How a connection fared against the policy:
+ * - `pinned`: the verified chain carries a trusted pin of the host;
+ * - `unpinned`: no pattern matches the host and `unpinned` is `allow`;
+ * - `mismatch`: the host is pinned and its verified chain carries none of the pins
+ *   (`ok` is false unless the host is report-only);
+ * - `pins-expired`: the host's pin set is past `expires`: standard validation only, and reported;
+ * - `unpinned-denied`: no pattern matches and `unpinned` is `deny`.
+ */
+export type CheckOutcome = 'pinned' | 'unpinned' | 'mismatch' | 'pins-expired' | 'unpinned-denied';
+
+export interface CheckResult {
+  /** Whether the connection may proceed. */
+  readonly ok: boolean;
+  readonly outcome: CheckOutcome;
+  /** The hostname as matched: lowercased, punycode, no trailing dot. */
+  readonly hostname: string;
+  /** Whether a failure here is enforced (false for report-only hosts and expired pin sets). */
+  readonly enforced: boolean;
+  /** The trusted pin found in the verified chain, or null. */
+  readonly matchedPin: string | null;
+  /** The proven path, leaf first: pin and subject per certificate. */
+  readonly chain: readonly PeerPin[];
+  /** Served certificates off the proven path: they never count. */
+  readonly unproven: readonly PeerPin[];
+  /** Whether the proven path reaches a trust anchor of the policy's store. */
+  readonly anchored: boolean;
+  readonly expectedPins: readonly string[];
+  /** Present when `ok` is false, or for a report-only mismatch: the error a transport raises. */
+  readonly error: CertpinError | undefined;
+  /** Whether this connection must be reported (mismatch, report-only mismatch, expired pin set). */
+  readonly violation: boolean;
+  /** The matching host entries (their `reportUri`, `expires`, `includeSubdomains`). */
+  readonly rules: readonly HostRule[];
+}
+
+export interface PolicyOptions {
+  /** Called (synchronously, errors swallowed) for every violating connection. */
+  onViolation?: (report: ViolationReport) => void;
+}
+
+export interface CheckOptions {
+  /** The trust store the connection was validated against, when not the policy's own. */
+  trustStore?: TrustStore;
+}
+
+const toPeerPin = (c: CertInfo): PeerPin => ({ pin: c.pin, subject: c.subject });
+
+/**
+ * An immutable-looking, atomically updatable pin policy. Build it with {@link createPolicy}.
+ */
+export class PinPolicy {
+  #config: ValidatedConfig;
+  #source: PolicyConfig;
+  #trustStore: TrustStore;
+  #explicitCa: boolean;
+  #version = 1;
+  readonly onViolation: ((report: ViolationReport) => void) | undefined;
+
+  /** @internal use {@link createPolicy} */
+  constructor(config: PolicyConfig, options: PolicyOptions = {}) {
+    this.#config = validateConfig(config);
+    this.#source = config;
+    this.#explicitCa = config.ca !== undefined;
+    this.#trustStore = config.ca === undefined ? TrustStore.default() : TrustStore.from(config.ca, 'ca');
+    if (options.onViolation !== undefined && typeof options.onViolation !== 'function') {
+      throw new TypeError('onViolation must be a function');
+    }
+    this.onViolation = options.onViolation;
+  }
+
+  /** Increases with every {@link PinPolicy.update}: transports tag sockets and sessions with it (G2). */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** The configuration in force, as given. */
+  get config(): PolicyConfig {
+    return this.#source;
+  }
+
+  get unpinned(): 'allow' | 'deny' {
+    return this.#config.unpinned;
+  }
+
+  get rules(): readonly HostRule[] {
+    return this.#config.rules;
+  }
+
+  /** The anchors pins are proven against: the policy's `ca`, else Node's roots and `NODE_EXTRA_CA_CERTS`. */
+  get trustStore(): TrustStore {
+    return this.#trustStore;
+  }
+
+  /** PEM anchors to hand to `tls.connect` when the policy has its own `ca`, else undefined (Node's default). */
+  get ca(): readonly string[] | undefined {
+    return this.#explicitCa ? this.#trustStore.pems : undefined;
+  }
+
+  /**
+   * Swaps the whole configuration atomically. Connections, pooled sockets and TLS sessions made under
+   * the previous version are not trusted after it (G2). Throws, leaving the policy as it was, when the
+   * new configuration is invalid.
+   *
+   * @example
+   * ```js
+   * policy.update({ hosts: { 'api.example.com': { pins: [newPin, backupPin] } } })
+   * ```
+   */
+  update(config: PolicyConfig): void {
+    const validated = validateConfig(config);
+    const trustStore = config.ca === undefined ? TrustStore.default() : TrustStore.from(config.ca, 'ca');
+    this.#config = validated;
+    this.#source = config;
+    this.#trustStore = trustStore;
+    this.#explicitCa = config.ca !== undefined;
+    this.#version++;
+  }
+
+  /** The host entries whose pattern matches `hostname` (normalised first), without duplicates. */
+  rulesFor(hostname: string): HostRule[] {
+    const found = this.#config.index.lookup(normalizeHostname(hostname));
+    return found.length > 1 ? [...new Set(found)] : found;
+  }
+
+  /**
+   * Checks a served chain (leaf first, as the server sent it) for `hostname`. Pure: no I/O, no
+   * reporting. Only the path proven from the leaf to a trust anchor counts (SPEC 3).
+   *
+   * @example
+   * ```js
+   * const result = policy.check('api.example.com', [leaf, intermediate])
+   * if (!result.ok) throw result.error
+   * ```
+   */
+  check(hostname: string, chain: readonly X509Certificate[], options: CheckOptions = {}): CheckResult {
+    return this.checkCertInfos(hostname, chain.map(certInfo), options);
+  }
+
+  /** @internal the same, from cached certificate facts (the transports' fast path). */
+  checkCertInfos(hostname: string, served: readonly CertInfo[], options: CheckOptions = {}): CheckResult {
+    const name = normalizeHostname(hostname);
+    const rules = this.rulesFor(name);
+    const store = options.trustStore ?? this.#trustStore;
+    const proven: ProvenChain = proveChain(served, store);
+    const base = {
+      hostname: name,
+      chain: proven.path.map(toPeerPin),
+      unproven: proven.unproven.map(toPeerPin),
+      anchored: proven.anchored,
+      rules,
+    };
+    if (rules.length === 0) {
+      if (this.#config.unpinned === 'allow') {
+        return { ...base, ok: true, outcome: 'unpinned', enforced: false, matchedPin: null, expectedPins: [], error: undefined, violation: false };
+      }
+      const error = new CertpinError(
+        'ERR_CERTPIN_UNPINNED_HOST',
+        `${name} has no pins and the policy refuses unpinned hosts (settings.unpinned: "deny"); add pins for it, e.g. with \`certpin init ${name}\``,
+      );
+      return { ...base, ok: false, outcome: 'unpinned-denied', enforced: true, matchedPin: null, expectedPins: [], error, violation: false };
+    }
+    const now = Date.now();
+    const live = rules.filter((r) => r.expiresAt === undefined || now <= r.expiresAt);
+    if (live.length === 0) {
+      return { ...base, ok: true, outcome: 'pins-expired', enforced: false, matchedPin: null, expectedPins: [], error: undefined, violation: true };
+    }
+    const expected = live.length === 1 ? live[0]!.trustedPins : [...new Set(live.flatMap((r) => r.trustedPins))];
+    const enforced = live.some((r) => r.enforce);
+    let matchedPin: string | null = null;
+    if (proven.anchored) {
+      for (const cert of proven.path) {
+        if (expected.includes(cert.pin)) {
+          matchedPin = cert.pin;
+          break;
+        }
+      }
+    }
+    if (matchedPin !== null) {
+      return { ...base, ok: true, outcome: 'pinned', enforced, matchedPin, expectedPins: expected, error: undefined, violation: false };
+    }
+    const detail = proven.anchored ? undefined : 'the chain could not be proven to a trust anchor';
+    const error = new PinMismatchError(name, base.chain, [...expected], detail);
+    return { ...base, ok: !enforced, outcome: 'mismatch', enforced, matchedPin: null, expectedPins: expected, error, violation: true };
+  }
+}
+
+/**
+ * Validates a configuration and builds a policy. Throws `ERR_CERTPIN_INVALID_CONFIG` naming the field
+ * at fault, or `ERR_CERTPIN_INVALID_INPUT` for an unreadable `ca`.
+ *
+ * @example
+ * ```js
+ * import { createPolicy } from 'certpin'
+ * const policy = createPolicy({
+ *   hosts: {
+ *     'api.example.com': { pins: ['sha256/…current…=', { pin: 'sha256/…backup…=', status: 'backup' }] },
+ *   },
+ * })
+ * ```
+ */
+export function createPolicy(config: PolicyConfig, options: PolicyOptions = {}): PinPolicy {
+  return new PinPolicy(config, options);
+}

@@ -1,0 +1,82 @@
+import { checkServerIdentity as standardIdentityCheck, type ConnectionOptions, type PeerCertificate } from 'node:tls';
+import { constants } from 'node:crypto';
+import { candidatesFromLegacy, TrustStore } from '../chain.js';
+import { CertpinError } from '../errors.js';
+import type { CaInput } from '../config.js';
+import type { PinPolicy } from '../policy.js';
+import { notifyViolation } from '../reports.js';
+
+type IdentityCheck = (hostname: string, cert: PeerCertificate) => Error | undefined;
+
+const callerStores = new Map<string, TrustStore>();
+
+function storeFor(policy: PinPolicy, callerCa: CaInput | undefined): TrustStore {
+  if (policy.ca !== undefined || callerCa === undefined) return policy.trustStore;
+  const list = (Array.isArray(callerCa) ? callerCa : [callerCa]) as Array<string | Uint8Array>;
+  const key = list.map((item) => (typeof item === 'string' ? item : Buffer.from(item).toString('base64'))).join('\n');
+  let store = callerStores.get(key);
+  if (!store) {
+    store = TrustStore.from(list, 'the ca option');
+    if (callerStores.size > 100) callerStores.clear();
+    callerStores.set(key, store);
+  }
+  return store;
+}
+
+/**
+ * The handshake check every pinned transport shares: Node's own hostname check, then the policy on
+ * the proven chain. It returns errors and never throws (NODE-TLS-NOTES 4): a returned error destroys
+ * the socket before any queued request byte is written (G1), a thrown one would not.
+ */
+export function createIdentityCheck(policy: PinPolicy, trustStore: TrustStore, port: number, next?: IdentityCheck): IdentityCheck {
+  return (hostname, cert) => {
+    try {
+      const standard = standardIdentityCheck(hostname, cert);
+      if (standard) return standard;
+      const served = candidatesFromLegacy(cert);
+      const result = policy.checkCertInfos(hostname, served, { trustStore });
+      if (result.violation) notifyViolation(policy, result, { port, served });
+      if (!result.ok) return result.error ?? new CertpinError('ERR_CERTPIN_MISMATCH', `Certificate pinning failure for ${hostname}`);
+      return next?.(hostname, cert);
+    } catch (error) {
+      return error instanceof Error ? error : new Error(String(error));
+    }
+  };
+}
+
+const TLS_ORDER = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
+
+/** TLS options a caller may not weaken, whatever they pass (G3, G5, NODE-TLS-NOTES 5, 7, 9). */
+export function hardenTlsOptions<T extends ConnectionOptions>(policy: PinPolicy, options: T, defaultPort: number): T {
+  // `session` would resume without any check; `pskCallback` would make a connection with no certificate.
+  const { session: _session, pskCallback: _psk, checkServerIdentity: callerCheck, ...rest } = options;
+  const ca = (policy.ca as string[] | undefined) ?? rest.ca;
+  const minVersion = rest.minVersion && TLS_ORDER.indexOf(rest.minVersion) > TLS_ORDER.indexOf('TLSv1.2') ? rest.minVersion : 'TLSv1.2';
+  const port = typeof rest.port === 'number' ? rest.port : defaultPort;
+  const hardened: ConnectionOptions = {
+    ...rest,
+    rejectUnauthorized: true,
+    minVersion,
+    secureOptions: (rest.secureOptions ?? 0) | constants.SSL_OP_NO_RENEGOTIATION,
+    checkServerIdentity: createIdentityCheck(policy, storeFor(policy, rest.ca as CaInput | undefined), port, callerCheck),
+  };
+  if (ca !== undefined) hardened.ca = ca;
+  return hardened as T;
+}
+
+/**
+ * Options for `tls.connect` and `http2.connect` that accept only the pinned identity. `options` pass
+ * through, except what would weaken validation: `rejectUnauthorized` is always true, a `session` is
+ * dropped (resumption would skip the check), renegotiation is refused, TLS 1.2 is the minimum, and a
+ * `checkServerIdentity` of yours runs after certpin's, never instead of it.
+ *
+ * @example
+ * ```js
+ * import tls from 'node:tls'
+ * import { createPolicy, pinnedTlsOptions } from 'certpin'
+ * const socket = tls.connect(pinnedTlsOptions(policy, { host: 'api.example.com', port: 443, servername: 'api.example.com' }))
+ * ```
+ */
+export function pinnedTlsOptions(policy: PinPolicy, options: ConnectionOptions = {}): ConnectionOptions {
+  return hardenTlsOptions(policy, options, 443);
+}
