@@ -12,4 +12,4 @@ export { pinnedTlsOptions } from './transports/tls.js';
 export { loadPolicy } from './pinfile/load.js';
 export type { LoadPolicyOptions } from './pinfile/load.js';
 export { inspect } from './probe.js';
-export type { InspectResult } from './probe.js';
+export type { InspectResult, InspectOptions, ChainEntry, ChainRole } from './probe.js';
