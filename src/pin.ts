@@ -70,9 +70,12 @@ export function parsePin(text: string): string {
   let b64: string | undefined;
   const hpkp = /^pin-sha256\s*=\s*"([^"]*)"$/i.exec(trimmed);
   if (hpkp) b64 = hpkp[1];
-  else if (trimmed.startsWith('sha256//')) b64 = trimmed.slice(8);
-  else if (trimmed.startsWith('sha256/')) b64 = trimmed.slice(7);
-  else if (/^(sha1\/|pin-sha1)/i.test(trimmed)) {
+  else if (trimmed.startsWith('sha256/')) {
+    // Base64 may itself start with '/' (1 pin in 64), so `sha256//…` is curl's spelling only when the
+    // OkHttp reading is not already a whole pin; both cannot be, as they differ in length by one.
+    b64 = trimmed.slice(7);
+    if (trimmed.startsWith('sha256//') && !BASE64.test(b64)) b64 = trimmed.slice(8);
+  } else if (/^(sha1\/|pin-sha1)/i.test(trimmed)) {
     throw new CertpinError('ERR_CERTPIN_INVALID_PIN', `SHA-1 pins are not accepted: ${quoted}; use the sha256/ pin of the same key`);
   } else {
     throw new CertpinError(
