@@ -1,4 +1,12 @@
+import { readFileSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { checkServerIdentity, connect, type ConnectionOptions, type PeerCertificate, type TLSSocket } from 'node:tls';
+import type { KeyObject, X509Certificate } from 'node:crypto';
 import type { CaInput } from './config.js';
+import { candidatesFromLegacy, certInfo, proveChain, TrustStore, type CertInfo } from './chain.js';
+import { CertpinError } from './errors.js';
+import { readCryptoObjects, type CryptoObject } from './pem.js';
+import { pinOfSpki } from './pin.js';
 
 export type ChainRole = 'leaf' | 'intermediate' | 'root' | 'key' | 'csr';
 
@@ -28,6 +36,10 @@ export interface InspectResult {
   chain: ChainEntry[];
   /** Served certificates that are not on the proven path (they never count for pinning). */
   unproven: ChainEntry[];
+  /** The address connected to (after `resolve`), or null for files. */
+  address?: string | null;
+  /** The file read, or null for servers. */
+  file?: string | null;
 }
 
 export interface InspectOptions {
@@ -40,7 +52,402 @@ export interface InspectOptions {
   timeout?: number;
 }
 
-/** Placeholder until inspect() lands. */
-export async function inspect(_target: string, _options: InspectOptions = {}): Promise<InspectResult> {
-  throw new Error('inspect: not implemented yet');
+/** A parsed TARGET (SPEC 9): a server or a file. */
+export type Target = { kind: 'file'; path: string } | { kind: 'server'; host: string; port: number };
+
+const FILE_EXTENSIONS = /\.(pem|crt|cer|der|key|pub|csr|req|p7b|p7c|chain|bundle|txt)$/i;
+const HOSTNAME = /^[\p{L}\p{N}_-]+(\.[\p{L}\p{N}_-]+)*\.?$/u;
+
+function invalidTarget(text: string, why: string): CertpinError {
+  return new CertpinError('ERR_CERTPIN_INVALID_INPUT', `not a target: ${JSON.stringify(text)}: ${why}`);
+}
+
+function parsePort(text: string, target: string): number {
+  if (!/^\d{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 65535) throw invalidTarget(target, `the port must be a number 1-65535, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+function checkHost(host: string, target: string): string {
+  if (isIP(host)) return host;
+  if (!HOSTNAME.test(host)) throw invalidTarget(target, `${JSON.stringify(host)} is not a host name or IP address`);
+  return host;
+}
+
+/**
+ * Reads a TARGET: an existing file, `host`, `host:port`, `[v6]:port`, a bare IPv6 address or an
+ * `https://` URL (port 443 by default). Something that looks like a path (a slash, a certificate file
+ * extension) is a file even when it does not exist, so a typo never becomes a DNS lookup.
+ */
+export function parseTarget(text: string): Target {
+  if (typeof text !== 'string' || text.trim() === '') throw invalidTarget(String(text), 'empty');
+  const target = text.trim();
+  let isFile = false;
+  try {
+    isFile = statSync(target, { throwIfNoEntry: false }) !== undefined;
+  } catch {
+    isFile = true; // exists but cannot be examined: reading it will say why
+  }
+  const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(target);
+  if (isFile || (!isUrl && (/[/\\]/.test(target) || FILE_EXTENSIONS.test(target)))) return { kind: 'file', path: target };
+  if (isUrl) {
+    let url: URL;
+    try {
+      url = new URL(target);
+    } catch {
+      throw invalidTarget(target, 'not a valid URL');
+    }
+    if (url.protocol !== 'https:') throw invalidTarget(target, `only https:// URLs can be probed, not ${url.protocol}//`);
+    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    return { kind: 'server', host, port: url.port === '' ? 443 : Number(url.port) };
+  }
+  const bracketed = /^\[([^\]]+)\](?::(.*))?$/.exec(target);
+  if (bracketed) {
+    if (isIP(bracketed[1]!) !== 6) throw invalidTarget(target, `${JSON.stringify(bracketed[1])} is not an IPv6 address`);
+    return { kind: 'server', host: bracketed[1]!, port: bracketed[2] === undefined ? 443 : parsePort(bracketed[2], target) };
+  }
+  if (isIP(target) === 6) return { kind: 'server', host: target, port: 443 };
+  const colon = target.lastIndexOf(':');
+  if (colon === -1) return { kind: 'server', host: checkHost(target, target), port: 443 };
+  return { kind: 'server', host: checkHost(target.slice(0, colon), target), port: parsePort(target.slice(colon + 1), target) };
+}
+
+/** One curl-style `--resolve HOST:PORT:ADDR` entry. */
+export interface ResolveEntry {
+  host: string;
+  port: number;
+  address: string;
+}
+
+/** Parses `HOST:PORT:ADDR` (ADDR an IPv4 or IPv6 address, brackets optional, the first of a comma list). */
+export function parseResolve(text: string): ResolveEntry {
+  const match = /^([^:]+):(\d+):(.+)$/.exec(text.trim());
+  const fail = (why: string) => new CertpinError('ERR_CERTPIN_INVALID_INPUT', `bad --resolve ${JSON.stringify(text)}: ${why}; expected HOST:PORT:ADDR, e.g. api.example.com:443:127.0.0.1`);
+  if (!match) throw fail('not HOST:PORT:ADDR');
+  const port = Number(match[2]);
+  if (!(port >= 1 && port <= 65535)) throw fail(`the port must be 1-65535, got ${match[2]}`);
+  let address = match[3]!.split(',')[0]!.trim();
+  if (address.startsWith('[') && address.endsWith(']')) address = address.slice(1, -1);
+  if (!isIP(address)) throw fail(`${JSON.stringify(address)} is not an IP address`);
+  return { host: match[1]!.toLowerCase(), port, address };
+}
+
+/** Where to connect and what name to check: the result of applying `resolve` and `servername` to a server target. */
+export interface Endpoint {
+  /** The host as the target names it. */
+  host: string;
+  port: number;
+  /** What the socket connects to: the `resolve` address, else `host`. */
+  address: string;
+  /** SNI; undefined for IP hosts (RFC 6066 forbids IP literals in SNI). */
+  servername: string | undefined;
+  /** The name the certificate must be valid for. */
+  identity: string;
+}
+
+export function endpointOf(target: { host: string; port: number }, options: Pick<InspectOptions, 'resolve' | 'servername'> = {}): Endpoint {
+  const host = target.host;
+  const lower = host.toLowerCase().replace(/\.$/, '');
+  const override = (options.resolve ?? []).map(parseResolve).find((r) => r.host.replace(/\.$/, '') === lower && r.port === target.port);
+  const servername = options.servername ?? (isIP(host) ? undefined : host);
+  return { host, port: target.port, address: override?.address ?? host, servername, identity: options.servername ?? host };
+}
+
+const DEFAULT_TIMEOUT = 10_000;
+
+/**
+ * OpenSSL's certificate verification results, as Node reports them in `authorizationError` (a bare
+ * code there) and as error codes: the text is OpenSSL's own, so users can search for it.
+ */
+const VERIFY_ERRORS: Readonly<Record<string, string>> = {
+  UNABLE_TO_GET_ISSUER_CERT: 'unable to get issuer certificate',
+  UNABLE_TO_GET_CRL: 'unable to get certificate CRL',
+  UNABLE_TO_DECRYPT_CERT_SIGNATURE: "unable to decrypt certificate's signature",
+  UNABLE_TO_DECRYPT_CRL_SIGNATURE: "unable to decrypt CRL's signature",
+  UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY: 'unable to decode issuer public key',
+  CERT_SIGNATURE_FAILURE: 'certificate signature failure',
+  CRL_SIGNATURE_FAILURE: 'CRL signature failure',
+  CERT_NOT_YET_VALID: 'certificate is not yet valid',
+  CERT_HAS_EXPIRED: 'certificate has expired',
+  CRL_NOT_YET_VALID: 'CRL is not yet valid',
+  CRL_HAS_EXPIRED: 'CRL has expired',
+  ERROR_IN_CERT_NOT_BEFORE_FIELD: "format error in certificate's notBefore field",
+  ERROR_IN_CERT_NOT_AFTER_FIELD: "format error in certificate's notAfter field",
+  ERROR_IN_CRL_LAST_UPDATE_FIELD: "format error in CRL's lastUpdate field",
+  ERROR_IN_CRL_NEXT_UPDATE_FIELD: "format error in CRL's nextUpdate field",
+  OUT_OF_MEM: 'out of memory',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'self-signed certificate',
+  SELF_SIGNED_CERT_IN_CHAIN: 'self-signed certificate in certificate chain',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'unable to get local issuer certificate',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'unable to verify the first certificate',
+  CERT_CHAIN_TOO_LONG: 'certificate chain too long',
+  CERT_REVOKED: 'certificate revoked',
+  INVALID_CA: 'invalid CA certificate',
+  PATH_LENGTH_EXCEEDED: 'path length constraint exceeded',
+  INVALID_PURPOSE: 'unsupported certificate purpose',
+  CERT_UNTRUSTED: 'certificate not trusted',
+  CERT_REJECTED: 'certificate rejected',
+  HOSTNAME_MISMATCH: 'hostname mismatch',
+  EMAIL_MISMATCH: 'email address mismatch',
+  IP_ADDRESS_MISMATCH: 'IP address mismatch',
+  INVALID_CALL: 'invalid certificate verification context',
+  STORE_LOOKUP: 'issuer certificate lookup error',
+};
+
+/**
+ * True when a connection failed because the server's identity was not accepted (standard validation
+ * or a pin), as opposed to the server being unreachable or not speaking TLS.
+ */
+export function isValidationError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error instanceof CertpinError) return true;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && (code in VERIFY_ERRORS || code === 'ERR_TLS_CERT_ALTNAME_INVALID' || code.startsWith('ERR_CERTPIN_'));
+}
+
+function describeVerifyError(code: string): string {
+  const text = VERIFY_ERRORS[code];
+  return text ? `${text} (${code})` : code;
+}
+
+interface SystemError extends Error {
+  code?: string;
+}
+
+function where(endpoint: Endpoint): string {
+  const host = isIP(endpoint.host) === 6 ? `[${endpoint.host}]` : endpoint.host;
+  const address = endpoint.address === endpoint.host ? '' : ` (${isIP(endpoint.address) === 6 ? `[${endpoint.address}]` : endpoint.address})`;
+  return `${host}:${endpoint.port}${address}`;
+}
+
+/** A network or handshake failure as one sentence that says what happened and where. */
+function connectionError(error: SystemError, endpoint: Endpoint): Error {
+  if (isValidationError(error)) return error;
+  const code = error.code ?? '';
+  const at = where(endpoint);
+  let message: string;
+  switch (code) {
+    case 'ENOTFOUND':
+      message = `cannot resolve host ${JSON.stringify(endpoint.address)}: no such host (ENOTFOUND)`;
+      break;
+    case 'EAI_AGAIN':
+      message = `cannot resolve host ${JSON.stringify(endpoint.address)}: DNS lookup failed (EAI_AGAIN)`;
+      break;
+    case 'ECONNREFUSED':
+      message = `connection refused by ${at}: nothing listens on that port (ECONNREFUSED)`;
+      break;
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EADDRNOTAVAIL':
+      message = `cannot reach ${at} (${code})`;
+      break;
+    case 'ECONNRESET':
+    case 'EPIPE':
+      message = `${at} closed the connection during the TLS handshake (${code}); is it a TLS port?`;
+      break;
+    case 'ETIMEDOUT':
+      message = error.message;
+      break;
+    case 'ERR_SSL_WRONG_VERSION_NUMBER':
+    case 'ERR_SSL_PACKET_LENGTH_TOO_LONG':
+    case 'ERR_SSL_HTTP_REQUEST':
+    case 'ERR_SSL_UNKNOWN_PROTOCOL':
+    case 'ERR_SSL_RECORD_LAYER_FAILURE':
+      message = `${at} does not speak TLS (OpenSSL: ${error.message.replace(/^.*:/, '').trim() || code}); it looks like a plain-text port, such as HTTP`;
+      break;
+    default:
+      message = code.startsWith('ERR_SSL_')
+        ? `TLS handshake with ${at} failed: ${error.message.replace(/^.*SSL routines:/, '').replace(/:.*$/, '').trim() || code} (${code})`
+        : `cannot connect to ${at}: ${error.message}${code && !error.message.includes(code) ? ` (${code})` : ''}`;
+  }
+  const wrapped: SystemError = new Error(message, { cause: error });
+  if (code) wrapped.code = code;
+  return wrapped;
+}
+
+/**
+ * Connects and completes a TLS handshake with `endpoint`, within `timeout` ms in all (DNS, TCP and TLS).
+ * Resolves with the secure socket (the caller ends it); rejects with a one-sentence error: a
+ * validation failure as Node or the pin check raised it, anything else rewritten to say where.
+ */
+export function connectTls(endpoint: Endpoint, options: ConnectionOptions, timeout = DEFAULT_TIMEOUT): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const tlsOptions: ConnectionOptions = { ...options, host: endpoint.address, port: endpoint.port };
+    if (endpoint.servername !== undefined) tlsOptions.servername = endpoint.servername;
+    else delete tlsOptions.servername;
+    let socket: TLSSocket;
+    try {
+      socket = connect(tlsOptions);
+    } catch (error) {
+      reject(connectionError(error as SystemError, endpoint));
+      return;
+    }
+    const timer = setTimeout(() => {
+      const error: SystemError = new Error(`no TLS handshake with ${where(endpoint)} within ${timeout} ms (ETIMEDOUT)`);
+      error.code = 'ETIMEDOUT';
+      socket.destroy(error);
+    }, timeout);
+    const fail = (error: SystemError) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(connectionError(error, endpoint));
+    };
+    socket.once('error', fail);
+    socket.once('secureConnect', () => {
+      clearTimeout(timer);
+      socket.off('error', fail);
+      // A late error (the server resetting after the handshake) must not become an uncaught exception.
+      socket.on('error', () => {});
+      resolve(socket);
+    });
+    socket.once('close', () => {
+      clearTimeout(timer);
+      const error: SystemError = new Error('socket closed');
+      error.code = 'ECONNRESET';
+      reject(connectionError(error, endpoint));
+    });
+  });
+}
+
+const DAY = 24 * 60 * 60 * 1000;
+
+function certificateEntry(info: CertInfo, role: ChainRole, now: number): ChainEntry {
+  const notAfter = new Date(info.x509.validTo);
+  return {
+    role,
+    subject: info.subject,
+    issuer: info.issuer,
+    notBefore: new Date(info.x509.validFrom).toISOString(),
+    notAfter: notAfter.toISOString(),
+    daysLeft: Math.floor((notAfter.getTime() - now) / DAY),
+    pin: info.pin,
+    fingerprint256: info.fingerprint256,
+  };
+}
+
+/** leaf for the first certificate of a chain; root for a self-issued CA; else intermediate. */
+function certificateRole(info: CertInfo, first: boolean): ChainRole {
+  if (info.selfIssued && info.isCA) return 'root';
+  if (first || !info.isCA) return 'leaf';
+  return 'intermediate';
+}
+
+function describeKey(key: KeyObject, isPrivate: boolean): string {
+  const details = key.asymmetricKeyDetails ?? {};
+  const type = key.asymmetricKeyType ?? 'unknown';
+  const size = details.namedCurve ?? (details.modulusLength ? `${details.modulusLength}-bit` : '');
+  return `${type.toUpperCase()}${size ? ` ${size}` : ''} ${isPrivate ? 'private' : 'public'} key`;
+}
+
+function fileEntry(object: CryptoObject, index: number, now: number): ChainEntry {
+  switch (object.kind) {
+    case 'certificate':
+      return certificateEntry(certInfo(object.certificate), certificateRole(certInfo(object.certificate), index === 0), now);
+    case 'key':
+      return { role: 'key', subject: describeKey(object.publicKey, object.private), issuer: null, notBefore: null, notAfter: null, daysLeft: null, pin: pinOfSpki(object.spki), fingerprint256: null };
+    case 'csr':
+      return { role: 'csr', subject: object.subject, issuer: null, notBefore: null, notAfter: null, daysLeft: null, pin: pinOfSpki(object.spki), fingerprint256: null };
+  }
+}
+
+function inspectFile(target: string, path: string): InspectResult {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    const code = (error as SystemError).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
+    throw new CertpinError('ERR_CERTPIN_INVALID_INPUT', `cannot read ${path}: ${why}`, { cause: error });
+  }
+  const now = Date.now();
+  const chain = readCryptoObjects(bytes, path).map((object, i) => fileEntry(object, i, now));
+  return { target, host: null, port: null, trusted: false, error: null, chain, unproven: [], address: null, file: path };
+}
+
+const stores = new WeakMap<object, TrustStore>();
+
+function trustStoreOf(ca: CaInput | undefined): TrustStore {
+  if (ca === undefined) return TrustStore.default();
+  if (typeof ca === 'string') return TrustStore.from(ca);
+  let store = stores.get(ca);
+  if (!store) {
+    store = TrustStore.from(ca as Uint8Array | ReadonlyArray<string | Uint8Array>);
+    stores.set(ca, store);
+  }
+  return store;
+}
+
+/** The served certificates in the order the server sent them, then any Node linked in from the trust store. */
+function servedCandidates(socket: TLSSocket): CertInfo[] {
+  const served: CertInfo[] = [];
+  const seen = new Set<string>();
+  const add = (info: CertInfo) => {
+    if (seen.has(info.fingerprint256)) return;
+    seen.add(info.fingerprint256);
+    served.push(info);
+  };
+  const first = socket.getPeerX509Certificate();
+  const visited = new Set<X509Certificate>();
+  for (let cert: X509Certificate | undefined = first; cert && !visited.has(cert) && visited.size < 32; cert = cert.issuerCertificate) {
+    visited.add(cert);
+    add(certInfo(cert));
+  }
+  for (const info of candidatesFromLegacy(socket.getPeerCertificate(true))) add(info);
+  return served;
+}
+
+async function inspectServer(target: string, server: { host: string; port: number }, options: InspectOptions): Promise<InspectResult> {
+  const endpoint = endpointOf(server, options);
+  const store = trustStoreOf(options.ca);
+  const tlsOptions: ConnectionOptions = {
+    // Safe only because no application byte is ever sent: the handshake is all this probe does, and it
+    // checks the chain itself below, reporting rather than trusting what it sees.
+    rejectUnauthorized: false,
+    checkServerIdentity: () => undefined,
+  };
+  if (options.ca !== undefined) tlsOptions.ca = [...store.pems];
+  const socket = await connectTls(endpoint, tlsOptions, options.timeout ?? DEFAULT_TIMEOUT);
+  try {
+    const served = servedCandidates(socket);
+    if (served.length === 0) throw new Error(`${where(endpoint)} completed the handshake without a certificate`);
+    const proven = proveChain(served, store);
+    const problems: string[] = [];
+    if (!socket.authorized) problems.push(describeVerifyError(String(socket.authorizationError)));
+    const identityError = checkServerIdentity(endpoint.identity, socket.getPeerCertificate() as PeerCertificate);
+    if (identityError) problems.push(identityError.message.replace(/\.$/, ''));
+    if (problems.length === 0 && !proven.anchored) problems.push('the chain could not be proven to a trust anchor, link by link');
+    const trusted = problems.length === 0;
+    const now = Date.now();
+    const shown = trusted ? proven.path : served;
+    const chain = shown.map((info, i) => certificateEntry(info, certificateRole(info, i === 0), now));
+    const unproven = proven.unproven.map((info) => certificateEntry(info, certificateRole(info, false), now));
+    return { target, host: endpoint.host, port: endpoint.port, trusted, error: trusted ? null : problems.join('; '), chain, unproven, address: endpoint.address, file: null };
+  } finally {
+    socket.destroy();
+  }
+}
+
+/**
+ * Reads a certificate, bundle, key or CSR file, or connects to a TLS server, and describes what it
+ * finds: the data behind `certpin pins`. For a server, `chain` is the verified path (leaf first) when
+ * the server passes standard validation and the path is proven to a trust anchor; otherwise it is the
+ * chain as served, with `trusted: false` and `error` saying why. No application data is ever sent.
+ *
+ * Throws `ERR_CERTPIN_INVALID_INPUT` for an unreadable file or a bad target, and an Error with Node's
+ * `code` (ENOTFOUND, ECONNREFUSED, ETIMEDOUT, …) and a one-sentence message when the server cannot be
+ * reached or does not speak TLS.
+ *
+ * @example
+ * ```js
+ * import { inspect } from 'certpin'
+ * const { trusted, chain } = await inspect('api.example.com')
+ * if (trusted) console.log(chain.map((c) => `${c.role} ${c.pin}`).join('\n'))
+ * ```
+ */
+export async function inspect(target: string, options: InspectOptions = {}): Promise<InspectResult> {
+  if (options.timeout !== undefined && !(Number.isFinite(options.timeout) && options.timeout > 0)) {
+    throw new TypeError(`timeout must be a positive number of milliseconds, got ${String(options.timeout)}`);
+  }
+  const parsed = parseTarget(target);
+  if (parsed.kind === 'file') return inspectFile(target, parsed.path);
+  return inspectServer(target, parsed, options);
 }

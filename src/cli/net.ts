@@ -1,0 +1,78 @@
+/**
+ * The network options every command that connects accepts (SPEC 9): `--ca FILE`, `--resolve
+ * HOST:PORT:ADDR` (repeatable), `--servername NAME`, `--timeout MS`, and TARGET parsing. Spread
+ * {@link NETWORK_OPTIONS} into a command's `options` and call {@link networkOptions} on its values.
+ */
+import { readFileSync } from 'node:fs';
+import type { InspectOptions } from '../index.js';
+import { CertpinError } from '../errors.js';
+import { readCertificates } from '../pem.js';
+import { endpointOf, parseResolve, parseTarget, type Endpoint, type Target } from '../probe.js';
+import { UsageError } from './command.js';
+
+export { parseTarget, endpointOf, type Endpoint, type Target };
+
+export const NETWORK_OPTIONS = {
+  ca: { type: 'string' },
+  resolve: { type: 'string', multiple: true },
+  servername: { type: 'string' },
+  timeout: { type: 'string' },
+} as const;
+
+/** Help text for the options above, to paste into a command's usage. */
+export const NETWORK_USAGE = `Network options:
+  --ca FILE                  trust only the roots in FILE (PEM or DER), like curl --cacert
+  --resolve HOST:PORT:ADDR   connect to ADDR for HOST:PORT (repeatable), like curl --resolve
+  --servername NAME          send NAME as SNI and check the certificate against it
+  --timeout MS               give up on a server after MS milliseconds (default 10000)`;
+
+export const DEFAULT_TIMEOUT = 10_000;
+
+export interface NetworkValues {
+  ca?: string | undefined;
+  resolve?: string[] | undefined;
+  servername?: string | undefined;
+  timeout?: string | undefined;
+}
+
+/** Network settings for the library, from parsed option values; the `--ca` file is read and checked here. */
+export function networkOptions(values: NetworkValues): InspectOptions & { timeout: number } {
+  const options: InspectOptions & { timeout: number } = { timeout: DEFAULT_TIMEOUT };
+  if (values.timeout !== undefined) {
+    if (!/^\d+$/.test(values.timeout) || Number(values.timeout) <= 0) {
+      throw new UsageError(`--timeout takes a positive number of milliseconds, got ${JSON.stringify(values.timeout)}`);
+    }
+    options.timeout = Number(values.timeout);
+  }
+  if (values.resolve !== undefined) {
+    for (const entry of values.resolve) parseResolve(entry);
+    options.resolve = values.resolve;
+  }
+  if (values.servername !== undefined) {
+    if (values.servername.trim() === '') throw new UsageError('--servername needs a name');
+    options.servername = values.servername;
+  }
+  if (values.ca !== undefined) options.ca = readCaFile(values.ca);
+  return options;
+}
+
+/** Reads a `--ca` bundle; an unreadable file or one without certificates is `ERR_CERTPIN_INVALID_INPUT`. */
+export function readCaFile(path: string): Buffer {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
+    throw new CertpinError('ERR_CERTPIN_INVALID_INPUT', `cannot read --ca ${path}: ${why}`, { cause: error });
+  }
+  readCertificates(bytes, `--ca ${path}`);
+  return bytes;
+}
+
+/** A server TARGET (`host`, `host:port`, `[v6]:port`, `https://` URL); a file is a usage error here. */
+export function parseServerTarget(text: string): { host: string; port: number } {
+  const target = parseTarget(text);
+  if (target.kind === 'file') throw new UsageError(`${JSON.stringify(text)} is a file; this command needs a server (host, host:port, [v6]:port or https:// URL)`);
+  return target;
+}

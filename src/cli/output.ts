@@ -1,0 +1,179 @@
+/**
+ * The one output formatter of the CLI: plain text, tables, one JSON document, colours (only on a TTY,
+ * never with NO_COLOR: https://no-color.org), a progress bar on stderr and a bounded-concurrency map.
+ * Commands never write to process.stdout directly, so tests and `--json` see exactly what they print.
+ */
+
+export interface OutputStream {
+  write(chunk: string): boolean;
+  isTTY?: boolean;
+  columns?: number;
+}
+
+export interface Style {
+  bold(text: string): string;
+  dim(text: string): string;
+  red(text: string): string;
+  green(text: string): string;
+  yellow(text: string): string;
+  cyan(text: string): string;
+}
+
+export type Align = 'left' | 'right';
+
+export interface TableOptions {
+  /** A header row, printed bold. */
+  header?: readonly string[];
+  /** Per column; default left. */
+  align?: readonly Align[];
+  /** Prefix of every line. @default '' */
+  indent?: string;
+  /** Between columns. @default '  ' */
+  gap?: string;
+}
+
+export interface Progress {
+  /** One more item done; `label` names it. */
+  tick(label?: string): void;
+  /** Clears the bar. Idempotent. */
+  done(): void;
+}
+
+export interface Output {
+  /** Whether stdout gets colours. */
+  readonly color: boolean;
+  /** Colours for stdout text (identity functions without colour). */
+  readonly style: Style;
+  /** Colours for stderr text. */
+  readonly errorStyle: Style;
+  /** A line of text on stdout. */
+  line(text?: string): void;
+  /** Several lines on stdout. */
+  lines(texts: readonly string[]): void;
+  /** One JSON document on stdout (for `--json`). */
+  json(value: unknown): void;
+  /** A `certpin: warning: …` line on stderr. */
+  warn(message: string): void;
+  /** A line on stderr as is (notes that must not pollute stdout, such as export caveats). */
+  note(text: string): void;
+  /** Lays rows out in aligned columns; widths ignore colour codes. */
+  table(rows: ReadonlyArray<readonly string[]>, options?: TableOptions): string[];
+  /** A progress bar on stderr when it is a TTY (and `total` > 1); otherwise silent. */
+  progress(total: number, label?: string): Progress;
+}
+
+export interface OutputOptions {
+  stdout: OutputStream;
+  stderr: OutputStream;
+  env: NodeJS.ProcessEnv;
+}
+
+// eslint-disable-next-line no-control-regex -- matching the colour codes this file writes is the point
+const ANSI = /\x1b\[[0-9;]*m/g;
+
+/** The width of text as a terminal shows it (colour codes excluded). */
+export function visibleWidth(text: string): number {
+  return [...text.replace(ANSI, '')].length;
+}
+
+function makeStyle(enabled: boolean): Style {
+  const wrap = (open: number, close: number) => (enabled ? (text: string) => `\x1b[${open}m${text}\x1b[${close}m` : (text: string) => text);
+  return { bold: wrap(1, 22), dim: wrap(2, 22), red: wrap(31, 39), green: wrap(32, 39), yellow: wrap(33, 39), cyan: wrap(36, 39) };
+}
+
+/** Colours only on a terminal, and never when NO_COLOR is set to anything but the empty string. */
+export function colorEnabled(stream: OutputStream, env: NodeJS.ProcessEnv): boolean {
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
+  if (env.TERM === 'dumb') return false;
+  return stream.isTTY === true;
+}
+
+export function formatTable(rows: ReadonlyArray<readonly string[]>, options: TableOptions = {}, style: Style = makeStyle(false)): string[] {
+  const { header, align = [], indent = '', gap = '  ' } = options;
+  const all = header ? [header.map((h) => style.bold(h)), ...rows] : [...rows];
+  const widths: number[] = [];
+  for (const row of all) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, visibleWidth(cell))));
+  return all.map((row) => {
+    const cells = row.map((cell, i) => {
+      const pad = ' '.repeat((widths[i] ?? 0) - visibleWidth(cell));
+      if (align[i] === 'right') return pad + cell;
+      return i === row.length - 1 ? cell : cell + pad;
+    });
+    return indent + cells.join(gap);
+  });
+}
+
+export function createOutput({ stdout, stderr, env }: OutputOptions): Output {
+  const color = colorEnabled(stdout, env);
+  const style = makeStyle(color);
+  const errorStyle = makeStyle(colorEnabled(stderr, env));
+  let activeBar: { clear(): void } | undefined;
+  const toStderr = (text: string) => {
+    activeBar?.clear();
+    stderr.write(`${text}\n`);
+  };
+  return {
+    color,
+    style,
+    errorStyle,
+    line: (text = '') => void stdout.write(`${text}\n`),
+    lines: (texts) => void (texts.length > 0 && stdout.write(`${texts.join('\n')}\n`)),
+    json: (value) => void stdout.write(`${JSON.stringify(value, null, 2)}\n`),
+    warn: (message) => toStderr(`certpin: ${errorStyle.yellow('warning')}: ${message}`),
+    note: (text) => toStderr(text),
+    table: (rows, options) => formatTable(rows, options, style),
+    progress(total, label = '') {
+      if (stderr.isTTY !== true || total < 2) return { tick() {}, done() {} };
+      let count = 0;
+      let finished = false;
+      const clear = () => void stderr.write('\r\x1b[2K');
+      const draw = (current: string) => {
+        const columns = stderr.columns ?? 80;
+        const width = Math.max(10, Math.min(30, columns - 40));
+        const filled = Math.round((count / total) * width);
+        const text = `${label ? `${label} ` : ''}[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${count}/${total} ${current}`;
+        stderr.write(`\r\x1b[2K${[...text].slice(0, columns - 1).join('')}`);
+      };
+      activeBar = { clear };
+      draw('');
+      return {
+        tick(current = '') {
+          if (finished) return;
+          count = Math.min(total, count + 1);
+          draw(current);
+        },
+        done() {
+          if (finished) return;
+          finished = true;
+          clear();
+          activeBar = undefined;
+        },
+      };
+    },
+  };
+}
+
+/**
+ * Maps `items` through `fn` with at most `limit` calls in flight, keeping the order of `items` in the
+ * result. A rejection rejects the whole map (after the calls in flight settle): callers that want
+ * per-item errors catch inside `fn`.
+ */
+export async function mapConcurrent<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async () => {
+    while (next < items.length && !failure) {
+      const index = next++;
+      try {
+        results[index] = await fn(items[index]!, index);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker);
+  await Promise.all(workers);
+  if (failure) throw failure.error;
+  return results;
+}
