@@ -1,0 +1,341 @@
+import { randomUUID } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import { link, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { hostname as machineName } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CertpinError } from '../errors.js';
+import { validateConfig, type HostConfig, type PinRecord, type PinStatus, type PolicyConfig, type ValidatedConfig } from '../config.js';
+import { parsePin } from '../pin.js';
+import { parseHostPattern } from '../hosts.js';
+
+/** A pin file as read from disk: the parsed document (edit it in place) and its validated form. */
+export interface PinFile {
+  readonly path: string;
+  /** The parsed JSON, with unknown fields and key order as in the file. */
+  readonly document: PinFileDocument;
+  readonly validated: ValidatedConfig;
+  /** The file's text as read. */
+  readonly text: string;
+}
+
+/** The pin file's JSON: the policy shape, plus per-host `probeHost` for wildcard entries. */
+export interface PinFileDocument extends PolicyConfig {
+  hosts: Record<string, PinFileHost>;
+}
+
+export interface PinFileHost extends HostConfig {
+  /** The concrete host `rotate` connects to for a wildcard entry (`*.example.com` → `www.example.com`). */
+  probeHost?: string;
+}
+
+export interface UpdateOptions {
+  /** Create the file (with `initial`) when it does not exist, instead of failing. */
+  create?: PinFileDocument;
+  /** A lock older than this is broken even when its holder still runs. @default 30000 */
+  staleLockMs?: number;
+  /** Give up waiting for the lock after this long. @default 60000 */
+  lockTimeoutMs?: number;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function invalidFile(path: string, message: string, cause?: unknown): CertpinError {
+  return new CertpinError('ERR_CERTPIN_INVALID_CONFIG', `${path}: ${message}`, cause === undefined ? undefined : { cause });
+}
+
+/** Checks the fields only the pin file has, naming them as validateConfig names the others. */
+function validatePinFileFields(document: Record<string, unknown>): void {
+  if (!isObject(document.hosts)) return;
+  for (const [key, entry] of Object.entries(document.hosts)) {
+    if (!isObject(entry) || entry.probeHost === undefined) continue;
+    const path = `hosts[${JSON.stringify(key)}].probeHost`;
+    const value = entry.probeHost;
+    let ok = false;
+    if (typeof value === 'string') {
+      try {
+        ok = parseHostPattern(value).kind === 'exact';
+      } catch {
+        ok = false;
+      }
+    }
+    if (!ok) throw new CertpinError('ERR_CERTPIN_INVALID_CONFIG', `${path}: expected a host name without wildcards, got ${JSON.stringify(value)}`);
+  }
+}
+
+/**
+ * Parses and validates pin file text. Throws `ERR_CERTPIN_INVALID_CONFIG` naming the file and the
+ * field at fault: `pins.json: hosts["api.example.com"].pins[2].pin: not a SHA-256 pin: "sha256/abc" (…)`.
+ */
+export function parsePinFile(path: string, text: string): PinFile {
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch (error) {
+    const why = text.trim() === '' ? 'the file is empty' : `not valid JSON (${(error as Error).message})`;
+    throw invalidFile(path, `${why}; fix or restore it: certpin never overwrites a file it cannot read`, error);
+  }
+  if (!isObject(document)) throw invalidFile(path, 'expected a JSON object with "version", "settings" and "hosts"');
+  let validated: ValidatedConfig;
+  try {
+    validated = validateConfig(document);
+    validatePinFileFields(document);
+  } catch (error) {
+    throw invalidFile(path, (error as Error).message, error);
+  }
+  return { path, document: document as PinFileDocument, validated, text };
+}
+
+/** Reads and validates a pin file. A missing file throws Node's ENOENT error. */
+export async function readPinFile(path: string): Promise<PinFile> {
+  return parsePinFile(path, await readFile(path, 'utf8'));
+}
+
+/** Serialises like the file was written: its own indentation (2 spaces for a new file), trailing newline. */
+export function serializePinFile(document: unknown, previousText?: string): string {
+  const indent = previousText === undefined ? '  ' : (/^[{[][ \t]*\r?\n([ \t]+)\S/.exec(previousText)?.[1] ?? '  ');
+  return `${JSON.stringify(document, null, indent)}\n`;
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  let handle;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch (error) {
+    // Some platforms and filesystems cannot fsync a directory; the rename is still atomic there.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM' && code !== 'ENOTSUP') throw error;
+  } finally {
+    await handle?.close();
+  }
+}
+
+const tempPrefix = (path: string): string => `.${basename(path)}.`;
+
+/**
+ * Replaces `path` with `text` so that a reader sees the old file or the new one, never a mix, and a
+ * crash at any point leaves one of them: temporary file in the same folder (rename is atomic only
+ * within a filesystem), fsync it, rename over the target, fsync the folder so the rename survives a
+ * power cut.
+ */
+export async function writeFileAtomic(path: string, text: string): Promise<void> {
+  const dir = dirname(path);
+  const temp = join(dir, `${tempPrefix(path)}${process.pid}.${randomUUID().slice(0, 8)}.tmp`);
+  let mode = 0o644;
+  try {
+    mode = (await stat(path)).mode & 0o777;
+  } catch {
+    // a new file
+  }
+  const handle = await open(temp, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY, mode);
+  try {
+    try {
+      await handle.writeFile(text, 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path);
+  } catch (error) {
+    await unlink(temp).catch(() => undefined);
+    throw error;
+  }
+  await syncDirectory(dir);
+}
+
+interface LockInfo {
+  pid: number;
+  host: string;
+  createdAt: number;
+  token: string;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function parseLock(text: string): LockInfo | undefined {
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (isObject(value) && typeof value.pid === 'number' && typeof value.createdAt === 'number' && typeof value.token === 'string') {
+      return { pid: value.pid, host: typeof value.host === 'string' ? value.host : '', createdAt: value.createdAt, token: value.token };
+    }
+  } catch {
+    // a lock cut short by a crash between create and write
+  }
+  return undefined;
+}
+
+/**
+ * Moves a stale lock aside and deletes it. Renaming first means two processes breaking the same lock
+ * cannot both succeed, and one that finds a different lock than the stale one it judged (taken after
+ * another process broke it) puts it back instead of deleting it.
+ */
+async function breakLock(lockPath: string, judged: string): Promise<void> {
+  const aside = `${lockPath}.${process.pid}.${randomUUID().slice(0, 8)}.stale`;
+  try {
+    await rename(lockPath, aside);
+  } catch {
+    return;
+  }
+  const found = await readFile(aside, 'utf8').catch(() => undefined);
+  if (found !== judged) await link(aside, lockPath).catch(() => undefined);
+  await unlink(aside).catch(() => undefined);
+}
+
+/** Judges a lock file that exists: stale when its holder died on this machine, or when it is too old. */
+async function isStale(lockPath: string, staleMs: number): Promise<string | undefined> {
+  let text: string;
+  let mtimeMs: number;
+  try {
+    text = await readFile(lockPath, 'utf8');
+    mtimeMs = (await stat(lockPath)).mtimeMs;
+  } catch {
+    return undefined;
+  }
+  const info = parseLock(text);
+  const createdAt = info?.createdAt ?? mtimeMs;
+  if (Date.now() - createdAt > staleMs) return text;
+  // A lock that is empty or half-written: its creator died between create and write, or is writing now.
+  if (info === undefined) return Date.now() - mtimeMs > 2000 ? text : undefined;
+  if (info.host === machineName() && info.pid !== process.pid && !isAlive(info.pid)) return text;
+  return undefined;
+}
+
+/**
+ * Takes `PATH.lock` (created with O_EXCL, holding pid, host, time and a token), breaking a stale one.
+ * Returns the release function, which deletes the lock only if it is still ours.
+ */
+export async function acquireLock(path: string, options: UpdateOptions = {}): Promise<() => Promise<void>> {
+  const lockPath = `${path}.lock`;
+  const staleMs = options.staleLockMs ?? 30_000;
+  const deadline = Date.now() + (options.lockTimeoutMs ?? 60_000);
+  const info: LockInfo = { pid: process.pid, host: machineName(), createdAt: Date.now(), token: randomUUID() };
+  for (let attempt = 0; ; attempt++) {
+    info.createdAt = Date.now();
+    const text = `${JSON.stringify(info)}\n`;
+    try {
+      const handle = await open(lockPath, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY, 0o644);
+      try {
+        await handle.writeFile(text, 'utf8');
+      } finally {
+        await handle.close();
+      }
+      return async () => {
+        const current = await readFile(lockPath, 'utf8').catch(() => undefined);
+        if (current === text) await unlink(lockPath).catch(() => undefined);
+      };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const stale = await isStale(lockPath, staleMs);
+    if (stale !== undefined) {
+      await breakLock(lockPath, stale);
+      continue;
+    }
+    if (Date.now() > deadline) {
+      const message = `${path}: another process holds ${lockPath} (its pid is inside); try again, or delete the lock if that process is gone`;
+      throw Object.assign(new Error(message), { code: 'ELOCKED' });
+    }
+    await sleep(Math.min(5 + attempt * 5, 50) + Math.random() * 10);
+  }
+}
+
+/** Deletes temporary files that writers killed between write and rename left behind. */
+async function removeOrphanTemps(path: string): Promise<void> {
+  const prefix = tempPrefix(path);
+  let names: string[];
+  try {
+    names = await readdir(dirname(path));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+    const pid = Number(name.slice(prefix.length).split('.')[0]);
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !isAlive(pid)) {
+      await unlink(join(dirname(path), name)).catch(() => undefined);
+    }
+  }
+}
+
+/**
+ * Read-modify-write of a pin file, serialised between processes: takes the lock, re-reads and
+ * validates the file inside it (so no concurrent update is lost), lets `edit` change the parsed
+ * document in place (unknown fields and key order survive), validates the result and writes it
+ * atomically if it changed. A file that cannot be read or is invalid is reported and never written.
+ * Returns what `edit` returns.
+ *
+ * @example
+ * ```js
+ * await updatePinFile('pins.json', (doc) => { doc.hosts['api.example.com'].enforce = false })
+ * ```
+ */
+export async function updatePinFile<R>(path: string, edit: (document: PinFileDocument, file: PinFile | undefined) => R | Promise<R>, options: UpdateOptions = {}): Promise<R> {
+  const release = await acquireLock(path, options);
+  try {
+    await removeOrphanTemps(path);
+    let file: PinFile | undefined;
+    let document: PinFileDocument;
+    try {
+      file = await readPinFile(path);
+      document = file.document;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || options.create === undefined) throw error;
+      document = structuredClone(options.create);
+    }
+    const result = await edit(document, file);
+    const text = serializePinFile(document, file?.text);
+    if (text !== file?.text) {
+      parsePinFile(path, text);
+      await writeFileAtomic(path, text);
+    }
+    return result;
+  } finally {
+    await release();
+  }
+}
+
+/** The key of the host entry for `host` (compared as normalised patterns), or undefined. */
+export function findHostKey(document: PinFileDocument, host: string): string | undefined {
+  if (Object.hasOwn(document.hosts, host)) return host;
+  let wanted: string;
+  try {
+    wanted = parseHostPattern(host).text;
+  } catch {
+    return undefined;
+  }
+  return Object.keys(document.hosts).find((key) => {
+    try {
+      return parseHostPattern(key).text === wanted;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** A new pin file: version 1 and the default settings written out, so they can be seen and changed. */
+export function newPinFileDocument(): PinFileDocument {
+  return { version: 1, settings: { unpinned: 'allow', pinLevel: 'intermediate', expireUnseenAfterDays: 90 }, hosts: {} };
+}
+
+/** The status of a pin entry: a bare string means `active`. */
+export const statusOf = (value: string | PinRecord): PinStatus => (typeof value === 'string' ? 'active' : value.status ?? 'active');
+
+/** The normalised pin of a pin entry. */
+export const pinOf = (value: string | PinRecord): string => parsePin(typeof value === 'string' ? value : value.pin);
+
+/** The pin entry at `index` as an object, converting a bare string in place so it can carry a status. */
+export function pinRecordAt(entry: PinFileHost, index: number): PinRecord {
+  const value = entry.pins[index]!;
+  if (typeof value !== 'string') return value;
+  const record: PinRecord = { pin: parsePin(value), status: 'active' };
+  entry.pins[index] = record;
+  return record;
+}

@@ -1,0 +1,89 @@
+import { isIP } from 'node:net';
+import { CertpinError } from '../errors.js';
+import { inspect, type ChainEntry, type InspectOptions, type InspectResult } from '../probe.js';
+
+/** How `init` and `rotate` look at a server: {@link inspect} unless a test or caller supplies another. */
+export type ProbeFunction = (target: string, options: InspectOptions) => Promise<InspectResult>;
+
+export const defaultProbe: ProbeFunction = (target, options) => inspect(target, options);
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+function badTarget(text: string, why: string): CertpinError {
+  return new CertpinError('ERR_CERTPIN_INVALID_INPUT', `not a HOST[:PORT]: ${JSON.stringify(text)} (${why})`);
+}
+
+/** Reads `host`, `host:port`, `[v6]:port`, a bare IPv6 address or an `https://` URL (port 443 by default). */
+export function parseHostPort(text: string): HostPort {
+  const trimmed = typeof text === 'string' ? text.trim() : '';
+  if (trimmed === '') throw badTarget(String(text), 'empty');
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed)) {
+    let url: URL;
+    try {
+      url = new URL(trimmed);
+    } catch {
+      throw badTarget(text, 'not a valid URL');
+    }
+    if (url.protocol !== 'https:') throw badTarget(text, 'only https:// URLs');
+    return { host: url.hostname.replace(/^\[|\]$/g, ''), port: url.port === '' ? 443 : Number(url.port) };
+  }
+  if (isIP(trimmed) === 6) return { host: trimmed, port: 443 };
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+))(?::(\d+))?$/.exec(trimmed);
+  if (!match) throw badTarget(text, 'write an IPv6 address with a port as [::1]:8443');
+  const host = match[1] ?? match[2] ?? '';
+  const port = match[3] === undefined ? 443 : Number(match[3]);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw badTarget(text, 'the port must be 1-65535');
+  return { host, port };
+}
+
+/** The `host:port` target inspect() reads, IPv6 in brackets. */
+export function formatTarget(host: string, port: number): string {
+  return `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
+}
+
+/**
+ * The certificate of a verified chain (leaf first) that `pinLevel` records: the leaf, the issuer of the
+ * leaf, or the anchor. A chain too short for the level (a self-signed leaf) yields its nearest member.
+ */
+export function pickAtLevel(chain: readonly ChainEntry[], level: 'leaf' | 'intermediate' | 'root'): ChainEntry | undefined {
+  if (level === 'leaf') return chain[0];
+  if (level === 'intermediate') return chain[1] ?? chain[0];
+  return chain[chain.length - 1];
+}
+
+/** What a probe found, sorted into the three cases the jobs treat differently. */
+export type ProbeOutcome =
+  | { kind: 'trusted'; result: InspectResult }
+  | { kind: 'untrusted'; result: InspectResult; message: string }
+  | { kind: 'unreachable'; message: string };
+
+export async function probeHost(probe: ProbeFunction, target: string, options: InspectOptions): Promise<ProbeOutcome> {
+  let result: InspectResult;
+  try {
+    result = await probe(target, options);
+  } catch (error) {
+    return { kind: 'unreachable', message: `${target}: ${(error as Error).message}` };
+  }
+  if (result.trusted && result.chain.length > 0) return { kind: 'trusted', result };
+  const why = result.error ?? 'the chain did not pass standard validation';
+  // No certificate at all means no handshake took place: a connection problem, not an identity one.
+  if (result.chain.length === 0) return { kind: 'unreachable', message: `${target}: ${why}` };
+  return { kind: 'untrusted', result, message: `${target}: the certificate chain is not trusted (${why})` };
+}
+
+/** Runs `task` over `items`, at most `limit` at a time, keeping the order of the results. */
+export async function mapBounded<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await task(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
