@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { CertpinError } from '../errors.js';
-import { inspect, type ChainEntry, type InspectOptions, type InspectResult } from '../probe.js';
+import { inspect, parseTarget, type ChainEntry, type InspectOptions, type InspectResult } from '../probe.js';
 
 /** How `init` and `rotate` look at a server: {@link inspect} unless a test or caller supplies another. */
 export type ProbeFunction = (target: string, options: InspectOptions) => Promise<InspectResult>;
@@ -12,31 +12,13 @@ export interface HostPort {
   port: number;
 }
 
-function badTarget(text: string, why: string): CertpinError {
-  return new CertpinError('ERR_CERTPIN_INVALID_INPUT', `not a HOST[:PORT]: ${JSON.stringify(text)} (${why})`);
-}
-
-/** Reads `host`, `host:port`, `[v6]:port`, a bare IPv6 address or an `https://` URL (port 443 by default). */
+/** Reads a server target as inspect() does (`host`, `host:port`, `[v6]:port`, `https://` URL); files are refused. */
 export function parseHostPort(text: string): HostPort {
-  const trimmed = typeof text === 'string' ? text.trim() : '';
-  if (trimmed === '') throw badTarget(String(text), 'empty');
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed)) {
-    let url: URL;
-    try {
-      url = new URL(trimmed);
-    } catch {
-      throw badTarget(text, 'not a valid URL');
-    }
-    if (url.protocol !== 'https:') throw badTarget(text, 'only https:// URLs');
-    return { host: url.hostname.replace(/^\[|\]$/g, ''), port: url.port === '' ? 443 : Number(url.port) };
+  const target = parseTarget(text);
+  if (target.kind === 'file') {
+    throw new CertpinError('ERR_CERTPIN_INVALID_INPUT', `${JSON.stringify(text)} is a file; a pin file entry needs a server: host, host:port, [v6]:port or https:// URL`);
   }
-  if (isIP(trimmed) === 6) return { host: trimmed, port: 443 };
-  const match = /^(?:\[([^\]]+)\]|([^:[\]]+))(?::(\d+))?$/.exec(trimmed);
-  if (!match) throw badTarget(text, 'write an IPv6 address with a port as [::1]:8443');
-  const host = match[1] ?? match[2] ?? '';
-  const port = match[3] === undefined ? 443 : Number(match[3]);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw badTarget(text, 'the port must be 1-65535');
-  return { host, port };
+  return { host: target.host, port: target.port };
 }
 
 /** The `host:port` target inspect() reads, IPv6 in brackets. */
