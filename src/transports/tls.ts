@@ -1,4 +1,4 @@
-import { checkServerIdentity as standardIdentityCheck, type ConnectionOptions, type PeerCertificate } from 'node:tls';
+import { checkServerIdentity as standardIdentityCheck, type ConnectionOptions, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { constants } from 'node:crypto';
 import { candidatesFromLegacy, TrustStore } from '../chain.js';
 import { CertpinError } from '../errors.js';
@@ -27,21 +27,54 @@ function storeFor(policy: PinPolicy, callerCa: CaInput | undefined): TrustStore 
  * The handshake check every pinned transport shares: Node's own hostname check, then the policy on
  * the proven chain. It returns errors and never throws (NODE-TLS-NOTES 4): a returned error destroys
  * the socket before any queued request byte is written (G1), a thrown one would not.
+ *
+ * `port` is the one reports name when the connection does not say: Node calls the check as a method
+ * of the options it was given to `tls.connect`, so a connector that serves many origins (undici's)
+ * still reports the port of each connection.
  */
 export function createIdentityCheck(policy: PinPolicy, trustStore: TrustStore, port: number, next?: IdentityCheck): IdentityCheck {
-  return (hostname, cert) => {
+  return function pinnedIdentityCheck(this: unknown, hostname: string, cert: PeerCertificate): Error | undefined {
     try {
       const standard = standardIdentityCheck(hostname, cert);
       if (standard) return standard;
       const served = candidatesFromLegacy(cert);
       const result = policy.checkCertInfos(hostname, served, { trustStore });
-      if (result.violation) notifyViolation(policy, result, { port, served });
+      if (result.violation) notifyViolation(policy, result, { port: portOf(this, port), served });
       if (!result.ok) return result.error ?? new CertpinError('ERR_CERTPIN_MISMATCH', `Certificate pinning failure for ${hostname}`);
       return next?.(hostname, cert);
     } catch (error) {
       return error instanceof Error ? error : new Error(String(error));
     }
   };
+}
+
+function portOf(connectOptions: unknown, fallback: number): number {
+  const value = typeof connectOptions === 'object' && connectOptions !== null ? (connectOptions as { port?: unknown }).port : undefined;
+  const port = typeof value === 'number' ? value : typeof value === 'string' && value !== '' ? Number(value) : NaN;
+  return Number.isInteger(port) && port > 0 && port < 65536 ? port : fallback;
+}
+
+/**
+ * The error of a connection or request refused because the policy changed under it: a TLS session
+ * resumed or a request queued under an older policy version is not trusted after `policy.update()`
+ * (G2). Nothing was sent; retrying runs the check of the policy now in force.
+ */
+export function policyChangedError(from: number, to: number): Error {
+  const error = new Error(
+    `certpin: the pin policy changed (version ${from} to ${to}) while this connection was being set up; nothing was sent, retry the request`,
+  );
+  return Object.assign(error, { code: 'ERR_CERTPIN_POLICY_CHANGED' });
+}
+
+/**
+ * Refuses a resumed session started under an older policy version: a resumed handshake skips
+ * `checkServerIdentity` (NODE-TLS-NOTES 1), so a session must be resumed only under the version that
+ * verified it. Destroying the socket in `secureConnect` happens before Node writes any queued byte.
+ */
+export function guardResumption(socket: TLSSocket, policy: PinPolicy, version: number): void {
+  socket.once('secureConnect', () => {
+    if (policy.version !== version && socket.isSessionReused()) socket.destroy(policyChangedError(version, policy.version));
+  });
 }
 
 const TLS_ORDER = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];

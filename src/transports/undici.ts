@@ -1,12 +1,283 @@
-import type { Dispatcher } from 'undici';
+import { Agent, Dispatcher, EnvHttpProxyAgent, ProxyAgent, fetch as undiciFetch, Request as UndiciRequest } from 'undici';
+import type { buildConnector } from 'undici';
+import type { ConnectionOptions } from 'node:tls';
 import type { PinPolicy } from '../policy.js';
+import { hardenTlsOptions, policyChangedError } from './tls.js';
 
-/** Placeholder until the pinned undici dispatcher lands. */
-export function pinnedDispatcher(_policy: PinPolicy, _options: Record<string, unknown> = {}): Dispatcher {
-  throw new Error('pinnedDispatcher: not implemented yet');
+/** Connection options for the origin: `lookup`, `localAddress`, `ca`, `timeout`, `servername`… (never a function). */
+export type PinnedConnectOptions = buildConnector.BuildOptions;
+
+/**
+ * Options of {@link pinnedDispatcher} and {@link pinnedFetch}: undici `Agent` options (pool sizes,
+ * timeouts, `allowH2`, …) plus `connect` and `proxy`.
+ */
+export interface PinnedDispatcherOptions extends Omit<Agent.Options, 'connect' | 'factory'> {
+  /**
+   * TLS and socket options for connections to the origin, hardened like every certpin transport
+   * (G3). An object only: a `connect` function would replace undici's connector and with it the pin
+   * check, so it is refused with a `TypeError`.
+   */
+  connect?: PinnedConnectOptions;
+  /**
+   * Send requests through a proxy. Pins always apply to the origin, inside the tunnel (G4).
+   * - a URL (string or `URL`) of an HTTP CONNECT proxy, e.g. `http://proxy.corp:3128`;
+   * - undici `ProxyAgent` options (`uri`, `token`, `headers`, `proxyTls`, …); their `requestTls` is
+   *   hardened and used for the origin;
+   * - `'env'`: undici's `EnvHttpProxyAgent`, which follows `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY`
+   *   (read again whenever the policy changes).
+   *
+   * Without `proxy` the environment is ignored, as undici's own `Agent` does.
+   */
+  proxy?: 'env' | string | URL | Omit<ProxyAgent.Options, 'factory'>;
 }
 
-/** Placeholder until the pinned fetch lands. */
-export function pinnedFetch(_policy: PinPolicy, _options: Record<string, unknown> = {}): typeof fetch {
-  throw new Error('pinnedFetch: not implemented yet');
+type Handler = Dispatcher.DispatchHandler;
+type AnyFunction = (...args: unknown[]) => unknown;
+type Methods = Record<string, AnyFunction | undefined>;
+
+/**
+ * Checks, when undici is about to write a request, that the policy has not changed since the request
+ * was dispatched. undici calls `onRequestStart`/`onConnect` before writing any byte and drops the
+ * request (and its socket) when aborted there, so a request queued under an older policy never goes
+ * out on a socket that policy accepted (G2). One class per handler style, to keep undici's choice.
+ */
+class GuardedHandler {
+  protected readonly inner: Methods;
+  readonly #policy: PinPolicy;
+  readonly #version: number;
+
+  constructor(inner: Handler, policy: PinPolicy, version: number) {
+    this.inner = inner as unknown as Methods;
+    this.#policy = policy;
+    this.#version = version;
+  }
+
+  protected stale(): Error | undefined {
+    const now = this.#policy.version;
+    return now === this.#version ? undefined : policyChangedError(this.#version, now);
+  }
+}
+
+class GuardedControllerHandler extends GuardedHandler {
+  onRequestStart(controller: { abort(reason: Error): void }, context: unknown): unknown {
+    const error = this.stale();
+    if (error) return controller.abort(error);
+    return this.inner.onRequestStart?.(controller, context);
+  }
+  onRequestUpgrade(...args: unknown[]): unknown { return this.inner.onRequestUpgrade?.(...args); }
+  onResponseStart(...args: unknown[]): unknown { return this.inner.onResponseStart?.(...args); }
+  onResponseData(...args: unknown[]): unknown { return this.inner.onResponseData?.(...args); }
+  onResponseEnd(...args: unknown[]): unknown { return this.inner.onResponseEnd?.(...args); }
+  onResponseError(...args: unknown[]): unknown { return this.inner.onResponseError?.(...args); }
+}
+
+class GuardedLegacyHandler extends GuardedHandler {
+  onConnect(abort: (reason: Error) => void, context: unknown): unknown {
+    const error = this.stale();
+    if (error) return abort(error);
+    return this.inner.onConnect?.(abort, context);
+  }
+  onError(...args: unknown[]): unknown { return this.inner.onError?.(...args); }
+  onUpgrade(...args: unknown[]): unknown { return this.inner.onUpgrade?.(...args); }
+  onResponseStarted(...args: unknown[]): unknown { return this.inner.onResponseStarted?.(...args); }
+  onHeaders(...args: unknown[]): unknown { return this.inner.onHeaders?.(...args); }
+  onData(...args: unknown[]): unknown { return this.inner.onData?.(...args); }
+  onComplete(...args: unknown[]): unknown { return this.inner.onComplete?.(...args); }
+  onBodySent(...args: unknown[]): unknown { return this.inner.onBodySent?.(...args); }
+  onRequestSent(...args: unknown[]): unknown { return this.inner.onRequestSent?.(...args); }
+}
+
+function guard(handler: Handler, policy: PinPolicy, version: number): Handler {
+  const guarded = typeof (handler as unknown as Methods).onRequestStart === 'function'
+    ? new GuardedControllerHandler(handler, policy, version)
+    : new GuardedLegacyHandler(handler, policy, version);
+  return guarded as unknown as Handler;
+}
+
+const FORWARDED_EVENTS = ['connect', 'disconnect', 'connectionError', 'drain'] as const;
+
+function validateOptions(options: unknown): PinnedDispatcherOptions {
+  if (options === null || typeof options !== 'object') throw new TypeError('pinnedDispatcher: options must be an object');
+  const o = options as Record<string, unknown>;
+  if (typeof o.connect === 'function') {
+    throw new TypeError('pinnedDispatcher: options.connect must be an object of connection options (lookup, localAddress, ca, …); a connect function would replace the connector and with it the pin check');
+  }
+  if (o.connect !== undefined && (o.connect === null || typeof o.connect !== 'object')) {
+    throw new TypeError('pinnedDispatcher: options.connect must be an object of connection options');
+  }
+  if (o.factory !== undefined) {
+    throw new TypeError('pinnedDispatcher: options.factory is not supported: a factory could build pools without the pin check');
+  }
+  const proxy = o.proxy;
+  if (proxy !== undefined && typeof proxy !== 'string' && !(proxy instanceof URL)) {
+    if (proxy === null || typeof proxy !== 'object') throw new TypeError('pinnedDispatcher: options.proxy must be a proxy URL, "env" or ProxyAgent options');
+    const p = proxy as Record<string, unknown>;
+    if (p.factory !== undefined) throw new TypeError('pinnedDispatcher: options.proxy.factory is not supported: a factory could build pools without the pin check');
+    if (typeof p.uri !== 'string' && !(p.uri instanceof URL)) throw new TypeError('pinnedDispatcher: options.proxy.uri must be the proxy URL');
+    if (typeof p.requestTls === 'function' || (p.requestTls !== undefined && (p.requestTls === null || typeof p.requestTls !== 'object'))) {
+      throw new TypeError('pinnedDispatcher: options.proxy.requestTls must be an object of TLS options');
+    }
+  }
+  return o as PinnedDispatcherOptions;
+}
+
+/**
+ * An undici `Dispatcher` whose every connection is checked against a {@link PinPolicy} during the
+ * handshake. Build it with {@link pinnedDispatcher}.
+ *
+ * It holds an inner undici `Agent` (or `ProxyAgent` / `EnvHttpProxyAgent`) bound to one policy
+ * version. When the policy changes, the next dispatch replaces it and closes the old one gracefully,
+ * so neither its keep-alive sockets nor undici's TLS session cache (keyed by servername only) outlive
+ * the policy that verified them (G2).
+ */
+export class PinnedDispatcher extends Dispatcher {
+  readonly policy: PinPolicy;
+  readonly #options: PinnedDispatcherOptions;
+  #inner: Dispatcher;
+  #version: number;
+  #closed = false;
+  readonly #retiring = new Set<Promise<void>>();
+
+  constructor(policy: PinPolicy, options: PinnedDispatcherOptions = {}) {
+    super();
+    this.#options = validateOptions(options);
+    this.policy = policy;
+    this.#version = policy.version;
+    this.#inner = this.#build();
+  }
+
+  #build(): Dispatcher {
+    const { proxy, connect, ...agentOptions } = this.#options;
+    const originTls = (extra?: object): ConnectionOptions =>
+      hardenTlsOptions(this.policy, { ...(connect as ConnectionOptions | undefined), ...(extra as ConnectionOptions | undefined) }, 443);
+    let inner: Dispatcher;
+    if (proxy === undefined) {
+      inner = new Agent({ ...agentOptions, connect: originTls() as PinnedConnectOptions });
+    } else if (proxy === 'env') {
+      // The no-proxy hosts go through an Agent (`connect`), the proxied ones through ProxyAgents
+      // (`requestTls`, NODE-TLS-NOTES 6): both are hardened.
+      const tls = originTls() as PinnedConnectOptions;
+      inner = new EnvHttpProxyAgent({ ...agentOptions, connect: tls, requestTls: tls } as EnvHttpProxyAgent.Options);
+    } else {
+      const proxyOptions: Omit<ProxyAgent.Options, 'factory'> =
+        typeof proxy === 'string' || proxy instanceof URL ? { uri: String(proxy) } : proxy;
+      // ProxyAgent builds its own connector for the origin from `requestTls` and ignores `connect`.
+      inner = new ProxyAgent({ ...agentOptions, ...proxyOptions, requestTls: originTls(proxyOptions.requestTls) as PinnedConnectOptions });
+    }
+    for (const event of FORWARDED_EVENTS) {
+      (inner as unknown as NodeJS.EventEmitter).on(event, (...args: unknown[]) => {
+        if (inner === this.#inner) (this as unknown as NodeJS.EventEmitter).emit(event, ...args);
+      });
+    }
+    return inner;
+  }
+
+  #current(): Dispatcher {
+    const version = this.policy.version;
+    if (version !== this.#version && !this.#closed) {
+      const old = this.#inner;
+      this.#inner = this.#build();
+      this.#version = version;
+      const closing = old.close().catch(() => undefined);
+      this.#retiring.add(closing);
+      void closing.then(() => this.#retiring.delete(closing));
+    }
+    return this.#inner;
+  }
+
+  override dispatch(options: Dispatcher.DispatchOptions, handler: Handler): boolean {
+    const inner = this.#current();
+    return inner.dispatch(options, guard(handler, this.policy, this.#version));
+  }
+
+  override close(): Promise<void>;
+  override close(callback: () => void): void;
+  override close(callback?: () => void): Promise<void> | void {
+    this.#closed = true;
+    const done = Promise.all([this.#inner.close(), ...this.#retiring]).then(() => undefined);
+    if (callback === undefined) return done;
+    void done.then(callback, callback);
+  }
+
+  override destroy(): Promise<void>;
+  override destroy(err: Error | null): Promise<void>;
+  override destroy(callback: () => void): void;
+  override destroy(err: Error | null, callback: () => void): void;
+  override destroy(errOrCallback?: Error | null | (() => void), callback?: () => void): Promise<void> | void {
+    this.#closed = true;
+    const err = typeof errOrCallback === 'function' ? null : (errOrCallback ?? null);
+    const cb = typeof errOrCallback === 'function' ? errOrCallback : callback;
+    const done = Promise.all([this.#inner.destroy(err), ...this.#retiring]).then(() => undefined);
+    if (cb === undefined) return done;
+    void done.then(cb, cb);
+  }
+}
+
+/**
+ * An undici dispatcher that accepts only servers whose verified chain carries a trusted pin of the
+ * host (or, for unpinned hosts, passes standard validation, per the policy's `unpinned` setting).
+ * Use it with undici's `request`, `fetch`, `stream`…, or with {@link pinnedFetch}. Avoid making it
+ * the global dispatcher: any library can replace a global (NODE-TLS-NOTES 11).
+ *
+ * The check runs during the handshake and a rejected server receives no request byte (G1). Nothing in
+ * `options` weakens validation (G3): `connect` (an object; a function is refused with a `TypeError`)
+ * and a proxy's `requestTls` are hardened; `rejectUnauthorized` is forced on, a `session` is ignored,
+ * renegotiation is refused (G5). With `proxy`, pins apply to the origin inside the tunnel (G4).
+ * After `policy.update()`, requests get fresh connections checked under the new policy, and a
+ * request still waiting for a socket under the old one fails with `ERR_CERTPIN_POLICY_CHANGED`
+ * without being sent (G2).
+ *
+ * @example
+ * ```js
+ * import { request } from 'undici'
+ * import { createPolicy, pinnedDispatcher } from 'certpin'
+ *
+ * const policy = createPolicy({ hosts: { 'api.example.com': { pins: [currentPin, backupPin] } } })
+ * const dispatcher = pinnedDispatcher(policy, { connect: { timeout: 5000 }, proxy: 'env' })
+ * const { statusCode, body } = await request('https://api.example.com/', { dispatcher })
+ * ```
+ */
+export function pinnedDispatcher(policy: PinPolicy, options: PinnedDispatcherOptions = {}): PinnedDispatcher {
+  return new PinnedDispatcher(policy, options);
+}
+
+/** A `fetch` bound to a pinned dispatcher, which it exposes (close it when done). */
+export type PinnedFetch = typeof globalThis.fetch & { readonly dispatcher: PinnedDispatcher };
+
+/** A Request from another copy of undici (Node's global `Request`): rebuilt, since undici's fetch reads only its own. */
+function adoptRequest(input: unknown): unknown {
+  if (typeof input !== 'object' || input === null || input instanceof UndiciRequest || input instanceof URL) return input;
+  const r = input as Partial<Request>;
+  if (typeof r.url !== 'string' || typeof r.method !== 'string') return input;
+  return new UndiciRequest(r.url, {
+    method: r.method,
+    headers: [...(r.headers?.entries() ?? [])],
+    body: r.body ?? null,
+    redirect: r.redirect ?? 'follow',
+    ...(r.signal ? { signal: r.signal } : {}),
+    ...(r.body ? { duplex: 'half' as const } : {}),
+  } as ConstructorParameters<typeof UndiciRequest>[1]);
+}
+
+/**
+ * A `fetch` (undici's own) whose every request and redirect goes through a {@link pinnedDispatcher}:
+ * redirects are checked against the pins of the host they lead to (G6), and a `dispatcher` in `init`
+ * cannot replace the pinned one. `options` are those of {@link pinnedDispatcher}. The dispatcher is
+ * exposed as `fetch.dispatcher`, e.g. to close it.
+ *
+ * @example
+ * ```js
+ * import { createPolicy, pinnedFetch } from 'certpin'
+ *
+ * const fetch = pinnedFetch(createPolicy({ hosts: { 'api.example.com': { pins: [currentPin, backupPin] } } }))
+ * const res = await fetch('https://api.example.com/v1/me', { headers: { authorization: `Bearer ${token}` } })
+ * console.log(await res.json())
+ * await fetch.dispatcher.close()
+ * ```
+ */
+export function pinnedFetch(policy: PinPolicy, options: PinnedDispatcherOptions = {}): PinnedFetch {
+  const dispatcher = pinnedDispatcher(policy, options);
+  const pinned = (input: unknown, init?: Record<string, unknown>): Promise<unknown> =>
+    undiciFetch(adoptRequest(input) as Parameters<typeof undiciFetch>[0], { ...init, dispatcher } as Parameters<typeof undiciFetch>[1]);
+  return Object.assign(pinned, { dispatcher }) as unknown as PinnedFetch;
 }
