@@ -1,66 +1,159 @@
-import type { CheckResult } from './policy.js';
+import { channel } from 'node:diagnostics_channel';
+import { request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { CertInfo, TrustStore } from './chain.js';
+import type { HostRule } from './config.js';
+import type { CheckResult, PinPolicy } from './policy.js';
+import { hardenTlsOptions } from './transports/tls.js';
 
-/** A violation report: the RFC 7469 section 3 fields, plus what certpin knows about the failure. */
+/** Why a connection was reported: its pins did not match, or its pin set had expired (it ran unpinned). */
+export type ViolationReason = 'mismatch' | 'pins-expired';
+
+/**
+ * A violation report: the fields of RFC 7469 section 3, plus what certpin knows about the failure.
+ * Plain JSON: this exact object is what `onViolation` and the `certpin:violation` channel receive and
+ * what is POSTed to the host's `reportUri`.
+ */
 export interface ViolationReport {
+  /** When the violating connection was checked (ISO 8601, UTC). */
   'date-time': string;
+  /** The hostname as matched: lowercased, punycode, no trailing dot. */
   hostname: string;
   port: number;
+  /** When the host's pin set stops being enforced (its `expires`), or null when it never does. */
   'effective-expiration-date': string | null;
   'include-subdomains': boolean;
+  /** The host entry whose pins applied (`*.example.com` for a one-label pattern). */
   'noted-hostname': string;
+  /** PEM certificates as the connection presented them, leaf first. */
   'served-certificate-chain': string[];
+  /** PEM certificates of the proven path, leaf first, ending at the trust anchor when one was reached. */
   'validated-certificate-chain': string[];
+  /** The host's trusted pins, as `pin-sha256="…"`. */
   'known-pins': string[];
+  /** False for report-only hosts and expired pin sets: the connection went ahead. */
   enforced: boolean;
-  /** `mismatch` or `pins-expired` (the connection ran unpinned). */
-  reason: string;
-  result?: CheckResult;
+  reason: ViolationReason;
+  /** What happened, for a human: the mismatch message, or when the pin set expired. */
+  message: string;
 }
 
-import { channel } from 'node:diagnostics_channel';
-import type { PinPolicy } from './policy.js';
-import type { CertInfo } from './chain.js';
+/**
+ * The name of the `diagnostics_channel` on which every violating connection is published as
+ * `{ report }` (a {@link ViolationReport}), de-duplicated or not, whether or not the host has a `reportUri`.
+ *
+ * @example
+ * ```js
+ * import { subscribe } from 'node:diagnostics_channel'
+ * import { VIOLATION_CHANNEL } from 'certpin'
+ * subscribe(VIOLATION_CHANNEL, ({ report }) => metrics.increment('pin_violation', { host: report.hostname }))
+ * ```
+ */
+export const VIOLATION_CHANNEL = 'certpin:violation';
 
-/** Subscribers receive `{ report }` for every violating connection. */
-export const violationChannel = channel('certpin:violation');
+/**
+ * Subscribers receive `{ uri, report, outcome, status?, error? }` once per report handed to delivery:
+ * `outcome` is `sent`, `failed` (`error` or a non-2xx `status`), `deduplicated` or `dropped` (queue full).
+ */
+export const REPORT_DELIVERY_CHANNEL = 'certpin:report-delivery';
+
+const violationChannel = channel(VIOLATION_CHANNEL);
+const deliveryChannel = channel(REPORT_DELIVERY_CHANNEL);
 
 export interface ViolationContext {
   port: number;
+  /** The certificates of the connection, leaf first, as the transport saw them. */
   served: readonly CertInfo[];
 }
 
-/** Builds the RFC 7469 report of a violating check. */
-export function buildReport(result: CheckResult, context: ViolationContext): ViolationReport {
-  const rule = result.rules[0];
-  const expiresAt = result.rules.map((r) => r.expiresAt).find((t) => t !== undefined);
+const SPECIFICITY = { exact: 0, 'one-label': 1, 'any-labels': 2 } as const;
+
+/** The host entries a violation is about: those in force for a mismatch, all of them once expired. */
+function rulesInForce(result: CheckResult, now: number): readonly HostRule[] {
+  if (result.outcome === 'pins-expired') return result.rules;
+  const live = result.rules.filter((r) => r.expiresAt === undefined || now <= r.expiresAt);
+  return live.length > 0 ? live : result.rules;
+}
+
+function notedHostname(rules: readonly HostRule[], hostname: string): string {
+  const [rule] = [...rules].sort((a, b) => SPECIFICITY[a.pattern.kind] - SPECIFICITY[b.pattern.kind] || b.pattern.base.length - a.pattern.base.length);
+  if (!rule) return hostname;
+  return rule.pattern.kind === 'one-label' ? rule.pattern.text : rule.pattern.base;
+}
+
+/** The union of the pin sets stays in force until the last of them expires; one without `expires` never does. */
+function effectiveExpiry(rules: readonly HostRule[]): number | undefined {
+  let latest = -Infinity;
+  for (const rule of rules) {
+    if (rule.expiresAt === undefined) return undefined;
+    latest = Math.max(latest, rule.expiresAt);
+  }
+  return Number.isFinite(latest) ? latest : undefined;
+}
+
+/** The proven path as PEM: served certificates by pin, the anchor (not served) found among its issuers in the store. */
+function validatedChain(result: CheckResult, served: readonly CertInfo[], anchors: TrustStore | undefined): string[] {
+  if (!result.anchored) return [];
+  const out: string[] = [];
+  let previous: CertInfo | undefined;
+  for (const { pin } of result.chain) {
+    const cert = served.find((c) => c.pin === pin) ?? (previous && anchors?.issuersOf(previous).find((c) => c.pin === pin));
+    if (!cert) break;
+    out.push(cert.x509.toString());
+    previous = cert;
+  }
+  return out;
+}
+
+/**
+ * Builds the report of a violating check. `anchors` is the trust store the chain was proven against,
+ * to add the anchor (which the server did not send) to `validated-certificate-chain`.
+ */
+export function buildReport(result: CheckResult, context: ViolationContext, anchors?: TrustStore): ViolationReport {
+  const now = Date.now();
+  const rules = rulesInForce(result, now);
+  const expiresAt = effectiveExpiry(rules);
+  const knownPins = result.expectedPins.length > 0 ? result.expectedPins : [...new Set(rules.flatMap((r) => r.trustedPins))];
+  const reason: ViolationReason = result.outcome === 'pins-expired' ? 'pins-expired' : 'mismatch';
+  const message =
+    reason === 'pins-expired'
+      ? `The pin set for ${result.hostname} expired${expiresAt === undefined ? '' : ` on ${new Date(expiresAt).toISOString()}`}: the connection ran unpinned (standard validation only); renew the pins and their expires date`
+      : (result.error?.message ?? `Certificate pinning failure for ${result.hostname}`);
   return {
-    'date-time': new Date().toISOString(),
+    'date-time': new Date(now).toISOString(),
     hostname: result.hostname,
     port: context.port,
     'effective-expiration-date': expiresAt === undefined ? null : new Date(expiresAt).toISOString(),
-    'include-subdomains': result.rules.some((r) => r.includeSubdomains || r.pattern.kind !== 'exact'),
-    'noted-hostname': rule?.pattern.text ?? result.hostname,
+    'include-subdomains': rules.some((r) => r.includeSubdomains || r.pattern.kind !== 'exact'),
+    'noted-hostname': notedHostname(rules, result.hostname),
     'served-certificate-chain': context.served.map((c) => c.x509.toString()),
-    'validated-certificate-chain': result.anchored ? result.chain.map((p) => context.served.find((c) => c.pin === p.pin)?.x509.toString() ?? p.pin) : [],
-    'known-pins': result.expectedPins.map((pin) => `pin-sha256="${pin.slice('sha256/'.length)}"`),
+    'validated-certificate-chain': validatedChain(result, context.served, anchors),
+    'known-pins': knownPins.map((pin) => `pin-sha256="${pin.slice('sha256/'.length)}"`),
     enforced: result.enforced,
-    reason: result.outcome,
+    reason,
+    message,
   };
 }
 
 /**
- * Hands a violation to `onViolation` and the `certpin:violation` channel. Never throws: it runs inside
- * TLS callbacks, where a throw would let queued request bytes out (NODE-TLS-NOTES 4).
+ * Hands a violation to `onViolation` and the `certpin:violation` channel, and schedules its POST to
+ * the `reportUri` of the host entries in force. Never throws and never waits: it runs inside TLS
+ * callbacks, where a throw would let queued request bytes out (NODE-TLS-NOTES 4) and any delay would
+ * slow the application's request.
  */
 export function notifyViolation(policy: PinPolicy, result: CheckResult, context: ViolationContext): void {
   let report: ViolationReport;
+  let uris: string[];
   try {
-    report = buildReport(result, context);
+    report = buildReport(result, context, policy.trustStore);
+    uris = [...new Set(rulesInForce(result, Date.now()).flatMap((r) => (r.reportUri === undefined ? [] : [r.reportUri])))];
   } catch {
     return;
   }
   try {
-    policy.onViolation?.(report);
+    const pending: unknown = policy.onViolation?.(report);
+    // An async callback's rejection would otherwise surface as an unhandled rejection.
+    if (pending instanceof Promise) pending.catch(() => {});
   } catch {
     // a faulty callback must not decide the fate of the connection
   }
@@ -69,4 +162,200 @@ export function notifyViolation(policy: PinPolicy, result: CheckResult, context:
   } catch {
     // likewise for a faulty subscriber
   }
+  // A violation seen while delivering a report is not reported again: A's report host B reporting to A would loop.
+  if (uris.length === 0 || deliveryPolicies.has(policy)) return;
+  const key = dedupKey(result, context);
+  setImmediate(() => {
+    for (const uri of uris) reportSender.submit(policy, uri, `${uri}\n${key}`, report);
+  });
+}
+
+function dedupKey(result: CheckResult, context: ViolationContext): string {
+  let key = `${result.hostname}\n${context.port}\n${result.outcome}\n`;
+  for (const cert of context.served) key += `${cert.fingerprint256},`;
+  return key;
+}
+
+/**
+ * The policy reports are sent under, as a distinct object so that {@link notifyViolation} can tell a
+ * report connection from an application one. Methods and getters run on the real policy, whose private
+ * state a plain proxy could not reach.
+ */
+const deliveryPolicies = new WeakSet<object>();
+const deliveryPolicyOf = new WeakMap<PinPolicy, PinPolicy>();
+
+function deliveryPolicy(policy: PinPolicy): PinPolicy {
+  let proxy = deliveryPolicyOf.get(policy);
+  if (!proxy) {
+    proxy = new Proxy(policy, {
+      get(target, key) {
+        const value: unknown = Reflect.get(target, key, target);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    deliveryPolicies.add(proxy);
+    deliveryPolicyOf.set(policy, proxy);
+  }
+  return proxy;
+}
+
+/** Bounds on report delivery. */
+export interface ReportDeliveryLimits {
+  /** Abandon a POST (connect, TLS, request and response together) after this long. */
+  timeoutMs: number;
+  /** POSTs under way at once. */
+  maxInFlight: number;
+  /** Reports waiting for a slot; beyond it new reports are dropped. */
+  maxQueued: number;
+  /** Identical reports are POSTed once per window (SPEC 7: 24 hours). */
+  dedupWindowMs: number;
+  /** After a failed POST, an identical report may be tried again after this long, not before. */
+  retryAfterFailureMs: number;
+  /** Distinct reports remembered for de-duplication; the oldest are forgotten first. */
+  maxRemembered: number;
+}
+
+const DEFAULT_LIMITS: ReportDeliveryLimits = {
+  timeoutMs: 5_000,
+  maxInFlight: 4,
+  maxQueued: 100,
+  dedupWindowMs: 24 * 60 * 60 * 1000,
+  retryAfterFailureMs: 5 * 60 * 1000,
+  maxRemembered: 1_000,
+};
+
+interface DeliveryJob {
+  policy: PinPolicy;
+  uri: string;
+  key: string;
+  report: ViolationReport;
+}
+
+type DeliveryOutcome = { outcome: 'sent'; status: number } | { outcome: 'failed'; status?: number; error?: Error };
+
+/**
+ * Fire-and-forget delivery: no retries, a bounded queue, a bounded number of POSTs in flight, each
+ * with a deadline, and a bounded memory of what was sent. Nothing here can fail or delay the
+ * connection that was reported. The clock is `Date.now()`, so tests freeze it with `mock.timers`.
+ */
+class ReportSender {
+  #limits: ReportDeliveryLimits = { ...DEFAULT_LIMITS };
+  readonly #sentUntil = new Map<string, number>();
+  readonly #queue: DeliveryJob[] = [];
+  #inFlight = 0;
+
+  configure(limits: Partial<ReportDeliveryLimits>): void {
+    this.#limits = { ...this.#limits, ...limits };
+  }
+
+  /** Forgets what was sent and restores the default limits (tests). */
+  reset(): void {
+    this.#limits = { ...DEFAULT_LIMITS };
+    this.#sentUntil.clear();
+  }
+
+  submit(policy: PinPolicy, uri: string, key: string, report: ViolationReport): void {
+    try {
+      const now = Date.now();
+      const until = this.#sentUntil.get(key);
+      if (until !== undefined && now < until) {
+        publishDelivery(uri, report, { outcome: 'deduplicated' });
+        return;
+      }
+      if (this.#queue.length >= this.#limits.maxQueued) {
+        publishDelivery(uri, report, { outcome: 'dropped' });
+        return;
+      }
+      this.#remember(key, now + this.#limits.dedupWindowMs, now);
+      this.#queue.push({ policy, uri, key, report });
+      this.#pump();
+    } catch {
+      // delivery is best effort: nothing may escape into the application
+    }
+  }
+
+  #remember(key: string, until: number, now: number): void {
+    this.#sentUntil.delete(key);
+    if (this.#sentUntil.size >= this.#limits.maxRemembered) {
+      for (const [k, t] of this.#sentUntil) if (t <= now) this.#sentUntil.delete(k);
+      while (this.#sentUntil.size >= this.#limits.maxRemembered) this.#sentUntil.delete(this.#sentUntil.keys().next().value as string);
+    }
+    this.#sentUntil.set(key, until);
+  }
+
+  #pump(): void {
+    while (this.#inFlight < this.#limits.maxInFlight) {
+      const job = this.#queue.shift();
+      if (!job) return;
+      this.#inFlight++;
+      void post(job, this.#limits.timeoutMs).then((result) => {
+        this.#inFlight--;
+        if (result.outcome === 'failed') {
+          const now = Date.now();
+          if ((this.#sentUntil.get(job.key) ?? 0) > now) this.#remember(job.key, now + this.#limits.retryAfterFailureMs, now);
+        }
+        publishDelivery(job.uri, job.report, result);
+        this.#pump();
+      });
+    }
+  }
+}
+
+const reportSender = new ReportSender();
+
+/**
+ * @internal Tunes report delivery (tests: a short timeout) and, with `reset`, forgets what was sent.
+ */
+export function configureReportDelivery(limits: Partial<ReportDeliveryLimits> | 'reset'): void {
+  if (limits === 'reset') reportSender.reset();
+  else reportSender.configure(limits);
+}
+
+function publishDelivery(uri: string, report: ViolationReport, result: { outcome: string; status?: number; error?: Error }): void {
+  try {
+    if (deliveryChannel.hasSubscribers) deliveryChannel.publish({ uri, report, ...result });
+  } catch {
+    // a faulty subscriber must not stop delivery
+  }
+}
+
+/** One POST, resolved (never rejected) with its outcome. An `https` URI goes through the same policy's pinned TLS. */
+function post(job: DeliveryJob, timeoutMs: number): Promise<DeliveryOutcome> {
+  return new Promise((resolve) => {
+    let settled = false;
+    let req: ClientRequest | undefined;
+    const finish = (outcome: DeliveryOutcome): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      req?.destroy();
+      resolve(outcome);
+    };
+    const deadline = setTimeout(() => finish({ outcome: 'failed', error: new Error(`no answer from ${job.uri} within ${timeoutMs} ms`) }), timeoutMs);
+    try {
+      const url = new URL(job.uri);
+      const body = JSON.stringify(job.report);
+      const base = {
+        method: 'POST',
+        agent: false,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'user-agent': 'certpin' },
+      } satisfies RequestOptions;
+      const onResponse = (res: IncomingMessage): void => {
+        const status = res.statusCode ?? 0;
+        res.on('error', () => {});
+        res.resume();
+        res.on('end', () => finish(status >= 200 && status < 300 ? { outcome: 'sent', status } : { outcome: 'failed', status }));
+      };
+      if (url.protocol === 'https:') {
+        const port = url.port === '' ? 443 : Number(url.port);
+        req = httpsRequest(url, hardenTlsOptions(deliveryPolicy(job.policy), { ...base, port }, 443), onResponse);
+      } else {
+        req = httpRequest(url, base, onResponse);
+      }
+      req.on('error', (error) => finish({ outcome: 'failed', error }));
+      req.end(body);
+    } catch (error) {
+      finish({ outcome: 'failed', error: error instanceof Error ? error : new Error(String(error)) });
+    }
+  });
 }
