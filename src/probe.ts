@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { checkServerIdentity, connect, type ConnectionOptions, type PeerCertificate, type TLSSocket } from 'node:tls';
-import type { KeyObject, X509Certificate } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import type { CaInput } from './config.js';
 import { candidatesFromLegacy, certInfo, proveChain, TrustStore, type CertInfo } from './chain.js';
 import { CertpinError } from './errors.js';
@@ -53,7 +53,7 @@ export interface InspectOptions {
 }
 
 /** A parsed TARGET (SPEC 9): a server or a file. */
-export type Target = { kind: 'file'; path: string } | { kind: 'server'; host: string; port: number };
+export type Target = { kind: 'file'; path: string } | { kind: 'server'; host: string; port: number; /** false when 443 was assumed */ portGiven: boolean };
 
 const FILE_EXTENSIONS = /\.(pem|crt|cer|der|key|pub|csr|req|p7b|p7c|chain|bundle|txt)$/i;
 const HOSTNAME = /^[\p{L}\p{N}_-]+(\.[\p{L}\p{N}_-]+)*\.?$/u;
@@ -98,17 +98,17 @@ export function parseTarget(text: string): Target {
     }
     if (url.protocol !== 'https:') throw invalidTarget(target, `only https:// URLs can be probed, not ${url.protocol}//`);
     const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-    return { kind: 'server', host, port: url.port === '' ? 443 : Number(url.port) };
+    return { kind: 'server', host, port: url.port === '' ? 443 : Number(url.port), portGiven: url.port !== '' };
   }
   const bracketed = /^\[([^\]]+)\](?::(.*))?$/.exec(target);
   if (bracketed) {
     if (isIP(bracketed[1]!) !== 6) throw invalidTarget(target, `${JSON.stringify(bracketed[1])} is not an IPv6 address`);
-    return { kind: 'server', host: bracketed[1]!, port: bracketed[2] === undefined ? 443 : parsePort(bracketed[2], target) };
+    return { kind: 'server', host: bracketed[1]!, port: bracketed[2] === undefined ? 443 : parsePort(bracketed[2], target), portGiven: bracketed[2] !== undefined };
   }
-  if (isIP(target) === 6) return { kind: 'server', host: target, port: 443 };
+  if (isIP(target) === 6) return { kind: 'server', host: target, port: 443, portGiven: false };
   const colon = target.lastIndexOf(':');
-  if (colon === -1) return { kind: 'server', host: checkHost(target, target), port: 443 };
-  return { kind: 'server', host: checkHost(target.slice(0, colon), target), port: parsePort(target.slice(colon + 1), target) };
+  if (colon === -1) return { kind: 'server', host: checkHost(target, target), port: 443, portGiven: false };
+  return { kind: 'server', host: checkHost(target.slice(0, colon), target), port: parsePort(target.slice(colon + 1), target), portGiven: true };
 }
 
 /** One curl-style `--resolve HOST:PORT:ADDR` entry. */
@@ -219,6 +219,13 @@ function where(endpoint: Endpoint): string {
   return `${host}:${endpoint.port}${address}`;
 }
 
+/** OpenSSL's short reason ("wrong version number"), which Node puts in `reason`; its `message` is a long line of internals. */
+function reasonOf(error: SystemError): string {
+  const reason = (error as { reason?: unknown }).reason;
+  if (typeof reason === 'string' && reason !== '') return reason;
+  return /SSL routines:[^:]*:([^:]+)/.exec(error.message)?.[1] ?? error.code ?? error.message;
+}
+
 /** A network or handshake failure as one sentence that says what happened and where. */
 function connectionError(error: SystemError, endpoint: Endpoint): Error {
   if (isValidationError(error)) return error;
@@ -252,11 +259,11 @@ function connectionError(error: SystemError, endpoint: Endpoint): Error {
     case 'ERR_SSL_HTTP_REQUEST':
     case 'ERR_SSL_UNKNOWN_PROTOCOL':
     case 'ERR_SSL_RECORD_LAYER_FAILURE':
-      message = `${at} does not speak TLS (OpenSSL: ${error.message.replace(/^.*:/, '').trim() || code}); it looks like a plain-text port, such as HTTP`;
+      message = `${at} does not speak TLS (OpenSSL: ${reasonOf(error)}); it looks like a plain-text port, such as HTTP`;
       break;
     default:
       message = code.startsWith('ERR_SSL_')
-        ? `TLS handshake with ${at} failed: ${error.message.replace(/^.*SSL routines:/, '').replace(/:.*$/, '').trim() || code} (${code})`
+        ? `TLS handshake with ${at} failed: ${reasonOf(error)} (${code})`
         : `cannot connect to ${at}: ${error.message}${code && !error.message.includes(code) ? ` (${code})` : ''}`;
   }
   const wrapped: SystemError = new Error(message, { cause: error });
@@ -376,23 +383,23 @@ function trustStoreOf(ca: CaInput | undefined): TrustStore {
   return store;
 }
 
-/** The served certificates in the order the server sent them, then any Node linked in from the trust store. */
-function servedCandidates(socket: TLSSocket): CertInfo[] {
-  const served: CertInfo[] = [];
+/**
+ * The served certificates in the order the server sent them (`getPeerX509Certificate()` links them so),
+ * then what Node linked in from the trust store, with the legacy leaf object for the hostname check.
+ * The legacy chain must be read first: once `getPeerX509Certificate()` ran, `getPeerCertificate()`
+ * returns an empty object.
+ */
+function peerCertificates(socket: TLSSocket): { sent: CertInfo[]; candidates: CertInfo[]; leaf: PeerCertificate } {
+  const leaf = socket.getPeerCertificate(true);
+  const linked = candidatesFromLegacy(leaf);
+  const sent: CertInfo[] = [];
   const seen = new Set<string>();
-  const add = (info: CertInfo) => {
-    if (seen.has(info.fingerprint256)) return;
-    seen.add(info.fingerprint256);
-    served.push(info);
-  };
-  const first = socket.getPeerX509Certificate();
-  const visited = new Set<X509Certificate>();
-  for (let cert: X509Certificate | undefined = first; cert && !visited.has(cert) && visited.size < 32; cert = cert.issuerCertificate) {
-    visited.add(cert);
-    add(certInfo(cert));
+  for (let cert = socket.getPeerX509Certificate(); cert && !seen.has(cert.fingerprint256) && sent.length < 32; cert = cert.issuerCertificate) {
+    seen.add(cert.fingerprint256);
+    sent.push(certInfo(cert));
   }
-  for (const info of candidatesFromLegacy(socket.getPeerCertificate(true))) add(info);
-  return served;
+  if (sent.length === 0) return { sent: linked, candidates: linked, leaf };
+  return { sent, candidates: [...sent, ...linked.filter((info) => !seen.has(info.fingerprint256))], leaf };
 }
 
 async function inspectServer(target: string, server: { host: string; port: number }, options: InspectOptions): Promise<InspectResult> {
@@ -407,19 +414,20 @@ async function inspectServer(target: string, server: { host: string; port: numbe
   if (options.ca !== undefined) tlsOptions.ca = [...store.pems];
   const socket = await connectTls(endpoint, tlsOptions, options.timeout ?? DEFAULT_TIMEOUT);
   try {
-    const served = servedCandidates(socket);
-    if (served.length === 0) throw new Error(`${where(endpoint)} completed the handshake without a certificate`);
-    const proven = proveChain(served, store);
+    const { sent, candidates, leaf } = peerCertificates(socket);
+    if (sent.length === 0) throw new Error(`${where(endpoint)} completed the handshake without a certificate`);
+    const proven = proveChain(candidates, store);
     const problems: string[] = [];
     if (!socket.authorized) problems.push(describeVerifyError(String(socket.authorizationError)));
-    const identityError = checkServerIdentity(endpoint.identity, socket.getPeerCertificate() as PeerCertificate);
-    if (identityError) problems.push(identityError.message.replace(/\.$/, ''));
+    const identityError = checkServerIdentity(endpoint.identity, leaf);
+    if (identityError) problems.push(`${identityError.message.replace(/\.$/, '')} (${(identityError as SystemError).code ?? 'ERR_TLS_CERT_ALTNAME_INVALID'})`);
     if (problems.length === 0 && !proven.anchored) problems.push('the chain could not be proven to a trust anchor, link by link');
     const trusted = problems.length === 0;
     const now = Date.now();
-    const shown = trusted ? proven.path : served;
+    const shown = trusted ? proven.path : sent;
+    const wasSent = new Set(sent.map((info) => info.fingerprint256));
     const chain = shown.map((info, i) => certificateEntry(info, certificateRole(info, i === 0), now));
-    const unproven = proven.unproven.map((info) => certificateEntry(info, certificateRole(info, false), now));
+    const unproven = proven.unproven.filter((info) => wasSent.has(info.fingerprint256)).map((info) => certificateEntry(info, certificateRole(info, false), now));
     return { target, host: endpoint.host, port: endpoint.port, trusted, error: trusted ? null : problems.join('; '), chain, unproven, address: endpoint.address, file: null };
   } finally {
     socket.destroy();

@@ -71,7 +71,7 @@ export function readCaFile(path: string): Buffer {
 }
 
 /** A server TARGET (`host`, `host:port`, `[v6]:port`, `https://` URL); a file is a usage error here. */
-export function parseServerTarget(text: string): { host: string; port: number } {
+export function parseServerTarget(text: string): { host: string; port: number; portGiven: boolean } {
   const target = parseTarget(text);
   if (target.kind === 'file') throw new UsageError(`${JSON.stringify(text)} is a file; this command needs a server (host, host:port, [v6]:port or https:// URL)`);
   return target;

@@ -38,8 +38,9 @@
  */
 import type { Command } from '../command.js';
 import pins from './pins.js';
+import verify from './verify.js';
 
-export const COMMANDS: readonly Command[] = [pins];
+export const COMMANDS: readonly Command[] = [pins, verify];
 
 export function findCommand(name: string): Command | undefined {
   return COMMANDS.find((command) => command.name === name);

@@ -1,6 +1,6 @@
 import { inspect, type ChainEntry, type InspectResult } from '../../index.js';
 import { defineCommand, UsageError } from '../command.js';
-import { NETWORK_OPTIONS, NETWORK_USAGE, networkOptions } from '../net.js';
+import { NETWORK_OPTIONS, NETWORK_USAGE, networkOptions, parseTarget } from '../net.js';
 import { mapConcurrent, type Output } from '../output.js';
 
 const DEFAULT_CONCURRENCY = 8;
@@ -23,7 +23,7 @@ Options:
   --concurrency N            probe at most N servers at once (default ${DEFAULT_CONCURRENCY})
 ${NETWORK_USAGE}
 
-Exit status: 0 when every target was read, 2 on a usage error, bad input or unreachable server.
+Exit status: 0 when every target was read (trusted or not), 2 on a usage error, bad input or an\nunreachable server (the other targets are still shown).
 
 Examples:
   certpin pins api.example.com
@@ -39,19 +39,34 @@ Examples:
     const progress = out.progress(positionals.length, 'pins');
     let results: InspectResult[];
     try {
+      // One unreachable server or bad file must not hide the others: each failure becomes its result.
       results = await mapConcurrent(positionals, concurrency, async (target) => {
-        const result = await inspect(target, options);
+        const result = await inspect(target, options).catch((error: unknown) => failedResult(target, error));
         progress.tick(target);
         return result;
       });
     } finally {
       progress.done();
     }
+    const failed = results.filter((result) => result.chain.length === 0 && result.error !== null);
+    for (const result of failed) out.note(`certpin: ${(result.error ?? '').replace(/\n+/g, ' ')}`);
     if (json) out.json({ results });
-    else results.forEach((result, i) => printResult(out, result, i > 0));
-    return 0;
+    else results.filter((result) => !failed.includes(result)).forEach((result, i) => printResult(out, result, i > 0));
+    return failed.length > 0 ? 2 : 0;
   },
 });
+
+function failedResult(target: string, error: unknown): InspectResult {
+  let server: { host: string; port: number } | undefined;
+  try {
+    const parsed = parseTarget(target);
+    if (parsed.kind === 'server') server = parsed;
+  } catch {
+    // the error below already says why the target is bad
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { target, host: server?.host ?? null, port: server?.port ?? null, trusted: false, error: message, chain: [], unproven: [] };
+}
 
 export function concurrencyOf(text: string | undefined): number {
   if (text === undefined) return DEFAULT_CONCURRENCY;
