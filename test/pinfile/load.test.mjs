@@ -1,0 +1,158 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { approvePin, loadPolicy, PinPolicy, rejectPin } from 'certpin';
+import { makePki } from '../support/pki.mjs';
+
+const pki = await makePki();
+const HOST = 'api.example.test';
+const chain = [pki.leaf.cert, pki.intermediate.cert];
+const otherChain = [pki.leafOnInt2.cert, pki.intermediate2.cert];
+
+async function setup(t, pins) {
+  const dir = await mkdtemp(join(tmpdir(), 'certpin-load-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const path = join(dir, 'pins.json');
+  await writeFile(path, `${JSON.stringify({ version: 1, hosts: { [HOST]: { pins } } }, null, 2)}\n`);
+  return path;
+}
+
+async function until(condition, what, ms = 5000) {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+const basePins = () => [
+  { pin: pki.intermediate.pin, status: 'active' },
+  { pin: pki.intermediate2.pin, status: 'pending_review' },
+];
+
+test('loadPolicy reads the pin file into a policy', async (t) => {
+  const path = await setup(t, basePins());
+  const policy = await loadPolicy(path, { ca: pki.root.pem });
+  assert.ok(policy instanceof PinPolicy);
+  assert.equal(policy.check(HOST, chain).outcome, 'pinned');
+  // pending_review is never trusted
+  assert.equal(policy.check(HOST, otherChain).outcome, 'mismatch');
+  policy.close();
+});
+
+test('an invalid file at load time throws, naming the file and the field', async (t) => {
+  const path = await setup(t, [{ pin: 'sha256/abc', status: 'active' }]);
+  await assert.rejects(loadPolicy(path), { code: 'ERR_CERTPIN_INVALID_CONFIG', message: /pins\.json: hosts\["api\.example\.test"\]\.pins\[0\]\.pin: not a SHA-256 pin: "sha256\/abc"/ });
+  await assert.rejects(loadPolicy(join(path, '..', 'missing.json')), { code: 'ENOENT' });
+});
+
+test('a watched file changed by the CLI writer is applied without a restart, through policy.update()', async (t) => {
+  const path = await setup(t, basePins());
+  const events = [];
+  const onEvent = (message) => events.push(message);
+  subscribe('certpin:pinfile', onEvent);
+  t.after(() => unsubscribe('certpin:pinfile', onEvent));
+  const policy = await loadPolicy(path, { watch: true, ca: pki.root.pem, debounceMs: 20 });
+  t.after(() => policy.close());
+  const version = policy.version;
+  await approvePin(path, HOST, pki.intermediate2.pin);
+  await until(() => policy.version > version, 'the reload');
+  assert.equal(policy.version, version + 1, 'one write, one update');
+  assert.equal(policy.check(HOST, otherChain).outcome, 'pinned');
+  assert.deepEqual(events.filter((e) => e.event === 'reload').map((e) => e.version), [version + 1]);
+  await rejectPin(path, HOST, pki.intermediate.pin);
+  await until(() => policy.check(HOST, chain).outcome === 'mismatch', 'the rejection to apply');
+});
+
+test('a file edited in place (not renamed) is picked up too', async (t) => {
+  const path = await setup(t, basePins());
+  const policy = await loadPolicy(path, { watch: true, ca: pki.root.pem, debounceMs: 20 });
+  t.after(() => policy.close());
+  const text = await readFile(path, 'utf8');
+  await writeFile(path, text.replace('"pending_review"', '"backup"'));
+  await until(() => policy.check(HOST, otherChain).ok, 'the in-place edit');
+});
+
+test('a file that turns invalid keeps the last good policy in force and reports the error', async (t) => {
+  const path = await setup(t, basePins());
+  const errors = [];
+  const policy = await loadPolicy(path, { watch: true, ca: pki.root.pem, debounceMs: 20, onError: (error) => errors.push(error) });
+  t.after(() => policy.close());
+  const version = policy.version;
+  const good = await readFile(path, 'utf8');
+  // Replaced by rename, as an editor or a deploy would, with a broken pin...
+  await writeFile(`${path}.new`, good.replace(pki.intermediate.pin, 'sha256/abc'));
+  await rename(`${path}.new`, path);
+  await until(() => errors.length > 0, 'the error report');
+  assert.equal(errors[0].code, 'ERR_CERTPIN_INVALID_CONFIG');
+  assert.match(errors[0].message, /pins\.json: hosts\["api\.example\.test"\]\.pins\[0\]\.pin: not a SHA-256 pin: "sha256\/abc"/);
+  assert.equal(policy.version, version);
+  assert.equal(policy.check(HOST, chain).outcome, 'pinned', 'the last good pins still apply');
+  // ...then truncated in place.
+  await writeFile(path, good.slice(0, 40));
+  await until(() => errors.length > 1, 'the second error report');
+  assert.match(errors.at(-1).message, /not valid JSON/);
+  assert.equal(policy.check(HOST, chain).outcome, 'pinned');
+  // A fixed file is applied again.
+  await writeFile(path, good.replace('"pending_review"', '"active"'));
+  await until(() => policy.version > version, 'the reload of the fixed file');
+  assert.equal(policy.check(HOST, otherChain).outcome, 'pinned');
+  await assert.rejects(policy.reload().then(() => writeFile(path, '{').then(() => policy.reload())), { code: 'ERR_CERTPIN_INVALID_CONFIG' });
+});
+
+test('without onError, each distinct error is one process warning', async (t) => {
+  const path = await setup(t, basePins());
+  const warnings = [];
+  const onWarning = (warning) => { if (warning.name === 'CertpinWarning') warnings.push(warning); };
+  process.on('warning', onWarning);
+  t.after(() => process.off('warning', onWarning));
+  const policy = await loadPolicy(path, { watch: true, debounceMs: 10 });
+  t.after(() => policy.close());
+  await writeFile(path, '{ "hosts": ');
+  await until(() => warnings.length > 0, 'the warning');
+  await writeFile(path, '{ "hosts":  ');
+  await sleep(200);
+  assert.equal(warnings.length, 1, 'the same error is not repeated');
+  assert.match(warnings[0].message, /pins\.json: not valid JSON/);
+});
+
+test('close() and an aborted signal stop watching', async (t) => {
+  const path = await setup(t, basePins());
+  const closed = await loadPolicy(path, { watch: true, ca: pki.root.pem, debounceMs: 10 });
+  const controller = new AbortController();
+  const aborted = await loadPolicy(path, { watch: true, ca: pki.root.pem, debounceMs: 10, signal: controller.signal });
+  const watching = await loadPolicy(path, { watch: true, ca: pki.root.pem, debounceMs: 10 });
+  t.after(() => watching.close());
+  const unwatched = await loadPolicy(path, { ca: pki.root.pem });
+  closed.close();
+  closed.close();
+  controller.abort();
+  await approvePin(path, HOST, pki.intermediate2.pin);
+  await until(() => watching.check(HOST, otherChain).ok, 'the watching policy to follow');
+  await sleep(150);
+  for (const policy of [closed, aborted, unwatched]) assert.equal(policy.check(HOST, otherChain).outcome, 'mismatch');
+  assert.equal(await unwatched.reload(), true, 'reload() applies the file on demand');
+  assert.equal(unwatched.check(HOST, otherChain).outcome, 'pinned');
+});
+
+test('an open watcher does not keep the process alive', async () => {
+  const code = `
+    import { mkdtempSync, writeFileSync } from 'node:fs';
+    import { join } from 'node:path';
+    import { tmpdir } from 'node:os';
+    import { loadPolicy } from 'certpin';
+    const path = join(mkdtempSync(join(tmpdir(), 'certpin-load-')), 'pins.json');
+    writeFileSync(path, '{"hosts":{}}');
+    await loadPolicy(path, { watch: true });
+    writeFileSync(path, '{"hosts":{"a.example":{"pins":[]}}}');
+  `;
+  const started = Date.now();
+  await promisify(execFile)(process.execPath, ['--input-type=module', '-e', code], { timeout: 10_000 });
+  assert.ok(Date.now() - started < 5000);
+});
