@@ -7,7 +7,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { request } from 'node:https';
 import { createServer as createNetServer } from 'node:net';
 import { createServer as createHttpsServer } from 'node:https';
-import { createPolicy, pinnedTlsOptions, startCollector, createCollector, VIOLATION_CHANNEL, isCertpinError } from 'certpin';
+import { createPolicy, pinnedAgent, pinnedFetch, pinnedTlsOptions, startCollector, createCollector, VIOLATION_CHANNEL, isCertpinError } from 'certpin';
 import { configureReportDelivery, REPORT_DELIVERY_CHANNEL } from '../../build/src/reports.js';
 import { makePki } from '../support/pki.mjs';
 import { startHttpsServer, startPlainTcpServer } from '../support/servers.mjs';
@@ -352,4 +352,103 @@ describe('an https report URI', () => {
     // onViolation and the channel still hear of both violating connections: they cannot loop.
     assert.deepEqual(seen.map((r) => r.hostname), [HOST, '127.0.0.1']);
   });
+});
+
+describe('through pinnedAgent and pinnedFetch', () => {
+  // api.example.test resolves to the loopback test server, whatever the system resolver says.
+  const lookup = (_host, options, callback) => (options?.all ? callback(null, [{ address: '127.0.0.1', family: 4 }]) : callback(null, '127.0.0.1', 4));
+
+  function agentGet(agent, port) {
+    return new Promise((resolve) => {
+      const req = request({ host: HOST, port, path: '/', agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode }));
+      });
+      req.on('error', (error) => resolve({ error }));
+      req.end();
+    });
+  }
+
+  test('pinnedAgent, report-only: every request succeeds, every new connection is a violation, one POST', async () => {
+    const own = await startHttpsServer({ cert: [pki.leaf, pki.intermediate] });
+    const seen = [];
+    const uri = `${collector.url}agent`;
+    const policy = createPolicy({ ca: pki.root.pem, hosts: { [HOST]: { pins: wrongPins, enforce: false, reportUri: uri } } }, { onViolation: (r) => seen.push(r) });
+    const agent = pinnedAgent(policy, { lookup, maxSockets: 3 });
+    try {
+      const results = await Promise.all(Array.from({ length: 12 }, () => agentGet(agent, own.port)));
+      assert.deepEqual(results.map((r) => r.error?.message ?? r.status), Array(12).fill(200));
+      assert.equal(seen.length, own.connections());
+      await until(() => deliveredTo(uri).length === seen.length, 'a delivery decision per connection');
+      assert.equal(deliveredTo(uri, 'sent').length, 1);
+    } finally {
+      agent.destroy();
+      await own.close();
+    }
+  });
+
+  test('pinnedAgent, enforced: refused with zero application bytes, and reported', async () => {
+    const own = await startHttpsServer({ cert: [pki.leaf, pki.intermediate] });
+    const uri = `${collector.url}agent-enforced`;
+    const policy = createPolicy({ ca: pki.root.pem, hosts: { [HOST]: { pins: wrongPins, reportUri: uri } } });
+    const agent = pinnedAgent(policy, { lookup });
+    try {
+      const result = await agentGet(agent, own.port);
+      assert.ok(isCertpinError(result.error, 'ERR_CERTPIN_MISMATCH'), String(result.error));
+      await until(() => deliveredTo(uri, 'sent').length === 1, 'the report');
+      assert.equal(own.bytesReceived(), 0);
+      const report = collected.find((r) => r.port === own.port);
+      assert.equal(report.enforced, true);
+    } finally {
+      agent.destroy();
+      await own.close();
+    }
+  });
+
+  test('pinnedFetch, report-only: the responses arrive, the report names the port of the connection', async () => {
+    const own = await startHttpsServer({ cert: [pki.leaf, pki.intermediate] });
+    const seen = [];
+    const uri = `${collector.url}fetch`;
+    const policy = createPolicy({ ca: pki.root.pem, hosts: { [HOST]: { pins: wrongPins, enforce: false, reportUri: uri } } }, { onViolation: (r) => seen.push(r) });
+    const fetch = pinnedFetch(policy, { connect: { lookup } });
+    try {
+      for (let i = 0; i < 5; i++) {
+        const res = await fetch(`https://${HOST}:${own.port}/`);
+        assert.equal(await res.text(), 'ok');
+      }
+      assert.ok(seen.length >= 1);
+      await until(() => deliveredTo(uri).length === seen.length, 'a delivery decision per connection');
+      assert.equal(deliveredTo(uri, 'sent').length, 1);
+      assert.equal(collected.find((r) => r.report['noted-hostname'] === HOST && r.port === own.port)?.enforced, false);
+    } finally {
+      await fetch.dispatcher.close();
+      await own.close();
+    }
+  });
+});
+
+// A resumed TLS session skips checkServerIdentity (NODE-TLS-NOTES 1), and a report-only mismatch is a
+// verified connection whose session gets cached: the resumed connection is never checked, so it is
+// not reported, although SPEC 7 wants every violating connection. The transports must not cache (or
+// must re-check) the session of a violating connection; until they do, this stays a known gap.
+test('every new connection of a report-only host is reported, resumed ones too', { todo: 'transports resume the sessions of violating connections without reporting them' }, async () => {
+  const own = await startHttpsServer({ cert: [pki.leaf, pki.intermediate] });
+  const resumed = [];
+  own.server.on('secureConnection', (socket) => resumed.push(socket.isSessionReused()));
+  const seen = [];
+  const policy = createPolicy({ ca: pki.root.pem, hosts: { [HOST]: { pins: wrongPins, enforce: false } } }, { onViolation: (r) => seen.push(r) });
+  const lookup = (_host, options, callback) => (options?.all ? callback(null, [{ address: '127.0.0.1', family: 4 }]) : callback(null, '127.0.0.1', 4));
+  const fetch = pinnedFetch(policy, { connect: { lookup }, pipelining: 0 });
+  try {
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`https://${HOST}:${own.port}/`, { headers: { connection: 'close' } });
+      await res.text();
+      await until(() => resumed.length > i, 'the connection');
+    }
+    assert.ok(resumed.includes(true), 'no session was resumed, so this test proves nothing');
+    assert.equal(seen.length, resumed.length);
+  } finally {
+    await fetch.dispatcher.close();
+    await own.close();
+  }
 });
