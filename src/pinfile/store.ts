@@ -86,9 +86,22 @@ export function parsePinFile(path: string, text: string): PinFile {
   return { path, document: document as PinFileDocument, validated, text };
 }
 
-/** Reads and validates a pin file. A missing file throws Node's ENOENT error. */
+const READ_ERRORS: Record<string, string> = { ENOENT: 'no such file', EISDIR: 'it is a directory', EACCES: 'permission denied' };
+
+/**
+ * Reads and validates a pin file. Throws `ERR_CERTPIN_INVALID_CONFIG` naming the file and the field at
+ * fault; a file that cannot be read keeps Node's `code` (`ENOENT`, …) with a message saying which file.
+ */
 export async function readPinFile(path: string): Promise<PinFile> {
-  return parsePinFile(path, await readFile(path, 'utf8'));
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? '';
+    const why = READ_ERRORS[code] ?? (error as Error).message;
+    throw Object.assign(new Error(`cannot read ${path}: ${why}`, { cause: error }), { code });
+  }
+  return parsePinFile(path, text);
 }
 
 /** Serialises like the file was written: its own indentation (2 spaces for a new file), trailing newline. */

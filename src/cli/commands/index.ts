@@ -39,8 +39,13 @@
 import type { Command } from '../command.js';
 import pins from './pins.js';
 import verify from './verify.js';
+import init from './init.js';
+import rotate from './rotate.js';
+import approve from './approve.js';
+import reject from './reject.js';
+import add from './add.js';
 
-export const COMMANDS: readonly Command[] = [pins, verify];
+export const COMMANDS: readonly Command[] = [pins, verify, init, rotate, approve, reject, add];
 
 export function findCommand(name: string): Command | undefined {
   return COMMANDS.find((command) => command.name === name);
