@@ -39,13 +39,14 @@
 import type { Command } from '../command.js';
 import pins from './pins.js';
 import verify from './verify.js';
+import collect from './collect.js';
 import init from './init.js';
 import rotate from './rotate.js';
 import approve from './approve.js';
 import reject from './reject.js';
 import add from './add.js';
 
-export const COMMANDS: readonly Command[] = [pins, verify, init, rotate, approve, reject, add];
+export const COMMANDS: readonly Command[] = [pins, verify, init, rotate, approve, reject, add, collect];
 
 export function findCommand(name: string): Command | undefined {
   return COMMANDS.find((command) => command.name === name);

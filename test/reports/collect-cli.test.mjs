@@ -1,0 +1,110 @@
+// SPEC 9 `certpin collect --listen HOST:PORT [--out reports.jsonl]`: the real command as a child
+// process, fed by a real pinned client whose host is report-only, and stopped the way users stop it.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createPolicy, pinnedTlsOptions } from 'certpin';
+import { makePki } from '../support/pki.mjs';
+import { startHttpsServer } from '../support/servers.mjs';
+import { BIN, assertOneLineError, runCli } from '../support/cli.mjs';
+
+const pki = await makePki();
+const workDir = mkdtempSync(join(tmpdir(), 'certpin-collect-test-'));
+after(() => rmSync(workDir, { recursive: true, force: true }));
+
+/** Starts `certpin collect`; resolves once it says where it listens. */
+function startCli(args) {
+  const child = spawn(process.execPath, [BIN, 'collect', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const io = { stdout: '', stderr: '' };
+  child.stdout.setEncoding('utf8').on('data', (c) => (io.stdout += c));
+  child.stderr.setEncoding('utf8').on('data', (c) => (io.stderr += c));
+  const exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
+  const ready = new Promise((resolve, reject) => {
+    child.stderr.on('data', () => {
+      const url = /collecting violation reports at (http:\/\/\S+?\/)/.exec(io.stderr)?.[1];
+      if (url) resolve(url);
+    });
+    exited.then((code) => reject(new Error(`collect exited ${code}: ${io.stderr}`)));
+  });
+  return { child, io, exited, ready };
+}
+
+async function until(predicate, what, ms = 10_000) {
+  const start = Date.now();
+  while (!predicate()) {
+    if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+function get(policy, port) {
+  return new Promise((resolve, reject) => {
+    const req = request(pinnedTlsOptions(policy, { host: '127.0.0.1', port, servername: 'api.example.test', agent: false }), (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('collect prints one line per violation, appends JSON lines, and stops cleanly on SIGTERM', async (t) => {
+  const out = join(workDir, 'reports.jsonl');
+  const cli = startCli(['--listen', '127.0.0.1:0', '--out', out]);
+  t.after(() => cli.child.kill('SIGKILL'));
+  const url = await cli.ready;
+  const server = await startHttpsServer({ cert: [pki.leaf, pki.intermediate] });
+  t.after(() => server.close());
+
+  const policy = createPolicy({
+    ca: pki.root.pem,
+    hosts: { 'api.example.test': { pins: [pki.rogueIntermediate.pin, pki.rogueLeaf.pin], enforce: false, reportUri: url } },
+  });
+  for (let i = 0; i < 10; i++) assert.equal(await get(policy, server.port), 200);
+  await until(() => cli.io.stdout.includes('\n'), 'the violation line');
+
+  cli.child.kill('SIGTERM');
+  assert.equal(await cli.exited, 0);
+  const lines = cli.io.stdout.trim().split('\n');
+  assert.equal(lines.length, 1);
+  assert.match(lines[0], new RegExp(`^\\S+Z api\\.example\\.test:${server.port} mismatch report-only leaf ${pki.leaf.pin.replace(/[+/]/g, '\\$&')} CN=api\\.example\\.test, O=certpin tests known 2 pins$`));
+  const written = readFileSync(out, 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+  assert.equal(written.length, 1);
+  assert.equal(written[0].report.hostname, 'api.example.test');
+  assert.equal(written[0].report.port, server.port);
+  assert.match(cli.io.stderr, /1 report, 0 duplicates, 0 refused/);
+});
+
+test('collect --json prints each report as one JSON line', async (t) => {
+  const cli = startCli(['--listen', '127.0.0.1:0', '--json']);
+  t.after(() => cli.child.kill('SIGKILL'));
+  const url = await cli.ready;
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ hostname: 'a.example.test', port: 443, 'known-pins': [] }) });
+  assert.equal(res.status, 204);
+  await until(() => cli.io.stdout.includes('\n'), 'the report');
+  cli.child.kill('SIGINT');
+  assert.equal(await cli.exited, 0);
+  const report = JSON.parse(cli.io.stdout);
+  assert.equal(report.hostname, 'a.example.test');
+  assert.equal(report.format, 'rfc7469');
+});
+
+test('collect refuses a missing or malformed --listen with one line and exit 2', async () => {
+  assertOneLineError(await runCli(['collect']), { pattern: /needs --listen HOST:PORT/ });
+  assertOneLineError(await runCli(['collect', '--listen', 'localhost']), { pattern: /--listen takes HOST:PORT/ });
+  assertOneLineError(await runCli(['collect', '--listen', '127.0.0.1:70000']), { pattern: /--listen takes HOST:PORT/ });
+});
+
+test('collect on an address in use fails with one line and exit 2', async (t) => {
+  const first = startCli(['--listen', '127.0.0.1:0']);
+  t.after(() => first.child.kill('SIGKILL'));
+  const url = await first.ready;
+  const result = await runCli(['collect', '--listen', `127.0.0.1:${new URL(url).port}`]);
+  assertOneLineError(result, { pattern: /EADDRINUSE/ });
+  first.child.kill('SIGTERM');
+  assert.equal(await first.exited, 0);
+});
