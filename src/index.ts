@@ -23,3 +23,15 @@ export type { RotateOptions, RotateResult, RotateHostResult, RotateAction } from
 export type { ProbeFunction } from './pinfile/targets.js';
 export { inspect } from './probe.js';
 export type { InspectResult, InspectOptions, ChainEntry, ChainRole } from './probe.js';
+export { checkExpiry, judgeExpiry, worstExpiryStatus, EXPIRY_EXIT_CODES } from './ops/expiry.js';
+export type { ExpiryResult, ExpiryStatus, ExpiryThresholds, CheckExpiryOptions } from './ops/expiry.js';
+export { createBackupKey, KEY_TYPES } from './ops/keygen.js';
+export type { BackupKey, BackupKeyOptions, KeyType } from './ops/keygen.js';
+export { lintPolicy, lintPinFile, isPublicSuffix } from './ops/lint.js';
+export type { LintFinding, LintRule, LintOptions, LintPinFileOptions } from './ops/lint.js';
+export { exportPins, EXPORT_FORMATS } from './ops/export.js';
+export type { ExportFormat, ExportOptions, ExportResult } from './ops/export.js';
+export { collectMetrics, formatMetrics, serveMetrics } from './ops/metrics.js';
+export type { MetricsOptions, MetricsServer, MetricsServerOptions } from './ops/metrics.js';
+export { probeEntries, probeTargets } from './ops/round.js';
+export type { EntryProbe, ProbeTarget, ProbeEntriesOptions } from './ops/round.js';

@@ -1,0 +1,107 @@
+import { generateKeyPair, type KeyObject } from 'node:crypto';
+import { open, unlink } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { CertpinError } from '../errors.js';
+import { createCsr, parseDistinguishedName } from '../lib/x509.js';
+import { spkiPin } from '../pin.js';
+
+/** The key types `keygen` makes: what TLS servers and the other pinning systems all accept. */
+export const KEY_TYPES = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096', 'ed25519'] as const;
+export type KeyType = (typeof KEY_TYPES)[number];
+
+export interface BackupKeyOptions {
+  type: KeyType;
+  /** Where the PKCS#8 PEM private key goes. Must not exist. */
+  out: string;
+  /** Also write a CSR signed by the key, for the CA that will one day certify it. Must not exist. */
+  csr?: { path: string; subject: string } | undefined;
+}
+
+export interface BackupKey {
+  /** The key's SPKI pin (the CSR has the same). */
+  pin: string;
+  keyPath: string;
+  csrPath: string | null;
+  type: KeyType;
+}
+
+const generate = promisify(generateKeyPair) as (type: string, options: object) => Promise<{ privateKey: KeyObject }>;
+
+const PARAMETERS: Readonly<Record<KeyType, [string, object]>> = {
+  'ec-p256': ['ec', { namedCurve: 'P-256' }],
+  'ec-p384': ['ec', { namedCurve: 'P-384' }],
+  'rsa-2048': ['rsa', { modulusLength: 2048 }],
+  'rsa-3072': ['rsa', { modulusLength: 3072 }],
+  'rsa-4096': ['rsa', { modulusLength: 4096 }],
+  ed25519: ['ed25519', {}],
+};
+
+/** A new private key of one of {@link KEY_TYPES}. */
+export async function generateKey(type: KeyType): Promise<KeyObject> {
+  const parameters = PARAMETERS[type];
+  if (!Object.hasOwn(PARAMETERS, type) || parameters === undefined) {
+    throw new TypeError(`unknown key type ${JSON.stringify(type)}; use one of ${KEY_TYPES.join(', ')}`);
+  }
+  return (await generate(...parameters)).privateKey;
+}
+
+/**
+ * Creates `path` and writes `text` to it, refusing to replace anything: `wx` fails if the path exists
+ * (a symlink included), so a key is never written over another key or through a planted link. The mode
+ * is set again with fchmod because `open`'s mode is narrowed by the umask, never widened, and a
+ * permissive umask must not matter either way.
+ */
+async function writeNewFile(path: string, text: string, mode: number): Promise<void> {
+  let handle;
+  try {
+    handle = await open(path, 'wx', mode);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new CertpinError('ERR_CERTPIN_INVALID_INPUT', `${path} already exists; certpin never overwrites a file here: choose another path`, { cause: error });
+    }
+    throw error;
+  }
+  try {
+    await handle.chmod(mode);
+    await handle.writeFile(text);
+    await handle.sync();
+  } catch (error) {
+    await handle.close();
+    await unlink(path).catch(() => undefined);
+    throw error;
+  }
+  await handle.close();
+}
+
+/**
+ * Generates a backup key, writes it as PKCS#8 PEM readable by its owner only (0600) and returns its
+ * pin. Keep the key offline; when the current key is lost or compromised, a certificate for this one
+ * keeps pinned clients working. With `csr`, also writes a certificate signing request signed by the
+ * key. Neither file may exist already; on any failure nothing is left behind.
+ *
+ * @example
+ * ```js
+ * import { createBackupKey } from 'certpin'
+ * const { pin } = await createBackupKey({ type: 'ec-p256', out: 'backup-2027.key', csr: { path: 'backup-2027.csr', subject: 'CN=api.example.com,O=Example' } })
+ * // add `pin` to the host's pins with status "backup"
+ * ```
+ */
+export async function createBackupKey(options: BackupKeyOptions): Promise<BackupKey> {
+  if (!(KEY_TYPES as readonly string[]).includes(options.type)) {
+    throw new TypeError(`unknown key type ${JSON.stringify(options.type)}; use one of ${KEY_TYPES.join(', ')}`);
+  }
+  if (options.csr) parseDistinguishedName(options.csr.subject);
+  const key = await generateKey(options.type);
+  const pem = key.export({ type: 'pkcs8', format: 'pem' }) as string;
+  const csr = options.csr ? createCsr(options.csr.subject, key) : undefined;
+  await writeNewFile(options.out, pem, 0o600);
+  if (options.csr && csr !== undefined) {
+    try {
+      await writeNewFile(options.csr.path, csr, 0o644);
+    } catch (error) {
+      await unlink(options.out).catch(() => undefined);
+      throw error;
+    }
+  }
+  return { pin: spkiPin(key), keyPath: options.out, csrPath: options.csr?.path ?? null, type: options.type };
+}

@@ -1,0 +1,245 @@
+import { readFile } from 'node:fs/promises';
+import { CertpinError } from '../errors.js';
+import { validateConfig, type HostRule, type PolicyConfig } from '../config.js';
+import { HostIndex, parseHostPattern } from '../hosts.js';
+import { parsePin } from '../pin.js';
+import type { InspectResult } from '../probe.js';
+import { probeEntries, type ProbeEntriesOptions } from './round.js';
+
+export type LintRule =
+  | 'invalid-entry'
+  | 'malformed-pin'
+  | 'too-few-pins'
+  | 'no-backup'
+  | 'no-pin-outside-chain'
+  | 'live-mismatch'
+  | 'live-probe-failed'
+  | 'expires-past'
+  | 'expires-far'
+  | 'leaf-pin'
+  | 'public-suffix';
+
+/** One problem in a pin file, with the fix in one line. */
+export interface LintFinding {
+  /** The host entry's key, or null for the file as a whole. */
+  host: string | null;
+  rule: LintRule;
+  message: string;
+  fix: string;
+}
+
+export interface LintOptions {
+  /** The clock, for the expiry rules. @default Date.now() */
+  now?: Date | number;
+  /** An `expires` further away than this is reported. @default 366 */
+  maxExpiresDays?: number;
+  /** The pin file's path, quoted in the fixes (`certpin keygen … --config PATH`). @default 'pins.json' */
+  configPath?: string;
+  /**
+   * What each entry's live probe found (by entry key). With it, the backup rule checks that some trusted
+   * pin lies outside the live chain, and leaf pins are known by their role.
+   */
+  live?: ReadonlyMap<string, InspectResult | null>;
+}
+
+/**
+ * Common public suffixes: an `includeSubdomains`, `*.` or `**.` entry on one of them pins sites of
+ * countless unrelated owners. A small built-in list, not the Public Suffix List: every single-label
+ * name (a top-level domain) counts too, and so do these well-known second-level and hosting suffixes.
+ */
+export const PUBLIC_SUFFIXES: ReadonlySet<string> = new Set([
+  'co.uk', 'org.uk', 'ac.uk', 'gov.uk', 'me.uk', 'ltd.uk', 'plc.uk', 'net.uk',
+  'com.au', 'net.au', 'org.au', 'edu.au', 'gov.au', 'co.nz', 'org.nz', 'co.jp', 'ne.jp', 'or.jp', 'ac.jp',
+  'co.kr', 'or.kr', 'com.cn', 'net.cn', 'org.cn', 'com.tw', 'com.hk', 'com.sg', 'com.my', 'co.in', 'net.in',
+  'org.in', 'co.za', 'org.za', 'com.br', 'net.br', 'org.br', 'com.mx', 'com.ar', 'com.tr', 'co.il', 'com.ua',
+  'github.io', 'gitlab.io', 'githubusercontent.com', 'herokuapp.com', 'appspot.com', 'cloudfront.net',
+  'amazonaws.com', 's3.amazonaws.com', 'elasticbeanstalk.com', 'azurewebsites.net', 'cloudapp.net',
+  'blob.core.windows.net', 'web.app', 'firebaseapp.com', 'netlify.app', 'vercel.app', 'pages.dev',
+  'workers.dev', 'fly.dev', 'onrender.com', 'blogspot.com', 'ngrok.io', 'ngrok-free.app', 'duckdns.org',
+  'dyndns.org', 'no-ip.org', 'glitch.me', 'repl.co', 'surge.sh', 'readthedocs.io',
+]);
+
+/**
+ * Whether a (normalised) domain is a public suffix by certpin's built-in list: any top-level domain,
+ * or one of {@link PUBLIC_SUFFIXES}.
+ *
+ * @example
+ * ```js
+ * isPublicSuffix('co.uk') // true
+ * isPublicSuffix('example.co.uk') // false
+ * ```
+ */
+export function isPublicSuffix(domain: string): boolean {
+  return !domain.includes('.') || PUBLIC_SUFFIXES.has(domain);
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isoDate = (at: number) => new Date(at).toISOString().slice(0, 10);
+
+/** A certificate subject whose CN is a host name (`CN=api.example.com`): CA names are not. */
+function subjectNamesAHost(subject: unknown): string | undefined {
+  if (typeof subject !== 'string') return undefined;
+  const cn = /(?:^|,)\s*CN=([^,]+)/i.exec(subject)?.[1]?.trim().toLowerCase();
+  return cn !== undefined && /^(\*\.)?([a-z0-9-]+\.)+[a-z0-9-]+$/.test(cn) ? cn : undefined;
+}
+
+function coversName(rule: HostRule, name: string): boolean {
+  const index = new HostIndex<true>();
+  index.add(rule.pattern, true);
+  index.add({ text: `**.${rule.pattern.base}`, kind: 'any-labels', base: rule.pattern.base }, true);
+  return index.lookup(name.replace(/^\*\./, '')).length > 0;
+}
+
+function lintEntry(key: string, value: unknown, options: LintOptions, now: number): LintFinding[] {
+  const findings: LintFinding[] = [];
+  const add = (rule: LintRule, message: string, fix: string) => findings.push({ host: key, rule, message, fix });
+  const config = options.configPath ?? 'pins.json';
+  if (!isObject(value) || !Array.isArray(value.pins)) {
+    add('invalid-entry', `${key}: expected an object with a "pins" array`, `give ${key} a "pins" array of sha256/ pins, or remove the entry`);
+    return findings;
+  }
+  const wellFormed: unknown[] = [];
+  value.pins.forEach((entry, i) => {
+    const text = typeof entry === 'string' ? entry : isObject(entry) ? entry.pin : entry;
+    try {
+      parsePin(text as string);
+      wellFormed.push(entry);
+    } catch (error) {
+      add('malformed-pin', `${key}: pins[${i}]: ${(error as Error).message}`, `replace it with the sha256/ pin of the key (\`certpin pins HOST|FILE\` prints it), or remove it`);
+    }
+  });
+  let rule: HostRule;
+  try {
+    [rule] = validateConfig({ hosts: { [key]: { ...value, pins: wellFormed } } }).rules as [HostRule];
+  } catch (error) {
+    add('invalid-entry', (error as Error).message.replace(/^hosts\[("[^"]*")\]/, (_m, k: string) => JSON.parse(k) as string), `correct the field named above (see the pin file schema)`);
+    return findings;
+  }
+  const keygen = `certpin keygen --type ec-p256 --out backup.key --config ${config} --host ${key}`;
+  const live = options.live?.get(key);
+  const liveChain = live?.trusted ? live.chain : undefined;
+  const trusted = rule.trustedPins;
+  if (trusted.length < 2) {
+    add('too-few-pins', `${key} has ${trusted.length === 0 ? 'no trusted pin' : 'only one trusted pin'}; one key change (a renewal with a new key, a new CA, a compromise) locks clients out`, `generate an offline backup key and pin it: ${keygen}`);
+  } else if (liveChain) {
+    const inChain = new Set(liveChain.map((e) => e.pin));
+    if (trusted.every((pin) => inChain.has(pin))) {
+      add('no-pin-outside-chain', `every trusted pin of ${key} is in its live chain: if those keys change or leak, no pin is left to fall back on`, `add a pin for a key the live chain does not use: ${keygen}`);
+    }
+  } else if (!rule.pins.some((p) => p.status === 'backup')) {
+    add('no-backup', `${key} has no "backup" pin: nothing to fall back on when the pinned keys change or leak`, `generate an offline backup key and pin it: ${keygen}`);
+  }
+  if (live && !live.trusted) {
+    add('live-probe-failed', `${key}: ${live.target}: ${live.error ?? 'the chain did not pass validation'}`, `check that ${live.target} is reachable and valid (\`certpin pins ${live.target}\`), or pass --ca/--resolve`);
+  } else if (liveChain && !liveChain.some((e) => trusted.includes(e.pin))) {
+    add('live-mismatch', `no trusted pin of ${key} is in its live chain: pinned clients fail against it now`, `pin a key of the live chain (\`certpin pins ${live?.target ?? key}\`) or redeploy the pinned one`);
+  }
+  if (rule.expiresAt !== undefined) {
+    const maxDays = options.maxExpiresDays ?? 366;
+    if (rule.expiresAt < now) {
+      add('expires-past', `the pins of ${key} expired on ${isoDate(rule.expiresAt)}: they are no longer enforced and every connection runs unpinned`, `check the pins, then move "expires" forward (at most a year, e.g. "${isoDate(now + 180 * DAY_MS)}")`);
+    } else if (rule.expiresAt > now + maxDays * DAY_MS) {
+      add('expires-far', `the pins of ${key} expire on ${isoDate(rule.expiresAt)}, more than ${maxDays} days away: clients that cannot be updated stay pinned that long`, `set "expires" within a year, e.g. "${isoDate(now + 180 * DAY_MS)}", and extend it as you rotate`);
+    }
+  }
+  const holdsBackup = rule.pins.some((p) => p.status === 'backup');
+  if (!holdsBackup) {
+    const leafRole = new Set(liveChain?.filter((e) => e.role === 'leaf').map((e) => e.pin));
+    for (const record of rule.pins) {
+      if (record.status !== 'active' && record.status !== 'backup') continue;
+      const hinted = record.role === 'leaf' || record.level === 'leaf';
+      const named = subjectNamesAHost(record.subject);
+      if (leafRole.has(record.pin) || hinted || (named !== undefined && coversName(rule, named))) {
+        add('leaf-pin', `${key} pins the server's own certificate key ${record.pin}${typeof record.subject === 'string' ? ` (${record.subject})` : ''}, and no backup key is held for it: a server you do not run can change that key at any renewal`, `pin its issuing CA instead (settings.pinLevel "intermediate", then \`certpin init ${key}\`), or add a backup key if you run the server`);
+      }
+    }
+  }
+  const base = rule.pattern.base;
+  if (isPublicSuffix(base) && (rule.pattern.kind !== 'exact' || rule.includeSubdomains)) {
+    const what = rule.pattern.kind === 'exact' ? 'includeSubdomains' : `the pattern ${rule.pattern.text}`;
+    add('public-suffix', `${key}: ${what} covers every site under the public suffix "${base}", most of them not yours`, `pin the domains you mean, e.g. "**.example.${base}", and drop ${rule.pattern.kind === 'exact' ? 'includeSubdomains' : 'the wildcard'}`);
+  }
+  return findings;
+}
+
+/**
+ * Checks a policy (the pin file's parsed JSON) for mistakes that are legal but dangerous: fewer than
+ * two trusted pins, no backup pin (with `live`: no trusted pin outside the live chain), malformed
+ * pins, `expires` in the past or more than a year ahead, pins of a server's own key without a backup
+ * key held, and wildcards or `includeSubdomains` on a public suffix. Returns the findings, each with a
+ * one-line fix; an empty array means nothing to report. Throws `ERR_CERTPIN_INVALID_CONFIG` only when
+ * the document is not a pin file at all (no `hosts` object).
+ *
+ * @example
+ * ```js
+ * import { lintPolicy } from 'certpin'
+ * for (const f of lintPolicy(JSON.parse(readFileSync('pins.json', 'utf8')))) console.log(`${f.host}: ${f.message}\n  fix: ${f.fix}`)
+ * ```
+ */
+export function lintPolicy(config: unknown, options: LintOptions = {}): LintFinding[] {
+  if (!isObject(config) || !isObject(config.hosts)) {
+    throw new CertpinError('ERR_CERTPIN_INVALID_CONFIG', `${options.configPath ?? 'config'}: expected a JSON object with a "hosts" object`);
+  }
+  const now = options.now === undefined ? Date.now() : typeof options.now === 'number' ? options.now : options.now.getTime();
+  const findings: LintFinding[] = [];
+  try {
+    validateConfig({ ...config, hosts: {} });
+  } catch (error) {
+    findings.push({ host: null, rule: 'invalid-entry', message: (error as Error).message, fix: 'correct the field named above (see the pin file schema)' });
+  }
+  for (const [key, value] of Object.entries(config.hosts)) {
+    try {
+      parseHostPattern(key);
+    } catch (error) {
+      findings.push({ host: key, rule: 'invalid-entry', message: (error as Error).message, fix: 'use an exact host, *.domain (one label) or **.domain (any labels)' });
+      continue;
+    }
+    findings.push(...lintEntry(key, value, options, now));
+  }
+  return findings;
+}
+
+export interface LintPinFileOptions extends Omit<LintOptions, 'live' | 'configPath'>, ProbeEntriesOptions {
+  /** Probe every entry and check the pins against the live chains. @default false */
+  live?: boolean;
+}
+
+/**
+ * Reads a pin file and lints it ({@link lintPolicy}), probing every entry first with `live: true`.
+ * Throws `ERR_CERTPIN_INVALID_CONFIG` when the file is not JSON or not a pin file, and
+ * `ERR_CERTPIN_INVALID_INPUT` when it cannot be read.
+ *
+ * @example
+ * ```js
+ * import { lintPinFile } from 'certpin'
+ * const findings = await lintPinFile('pins.json', { live: true, timeout: 5000 })
+ * process.exitCode = findings.length > 0 ? 1 : 0
+ * ```
+ */
+export async function lintPinFile(path: string, options: LintPinFileOptions = {}): Promise<LintFinding[]> {
+  const { live, now, maxExpiresDays, ...probeOptions } = options;
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
+    throw new CertpinError('ERR_CERTPIN_INVALID_INPUT', `cannot read ${path}: ${why}`, { cause: error });
+  }
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch (error) {
+    throw new CertpinError('ERR_CERTPIN_INVALID_CONFIG', `${path}: not valid JSON (${(error as Error).message})`, { cause: error });
+  }
+  const lintOptions: LintOptions = { configPath: path };
+  if (now !== undefined) lintOptions.now = now;
+  if (maxExpiresDays !== undefined) lintOptions.maxExpiresDays = maxExpiresDays;
+  if (live) {
+    lintPolicy(document, lintOptions);
+    const probes = await probeEntries(document as PolicyConfig, probeOptions);
+    lintOptions.live = new Map(probes.map((p) => [p.entry, p.result]));
+  }
+  return lintPolicy(document, lintOptions);
+}
