@@ -45,8 +45,13 @@ import rotate from './rotate.js';
 import approve from './approve.js';
 import reject from './reject.js';
 import add from './add.js';
+import expiry from './expiry.js';
+import keygen from './keygen.js';
+import lint from './lint.js';
+import exportCommand from './export.js';
+import metrics from './metrics.js';
 
-export const COMMANDS: readonly Command[] = [pins, verify, init, rotate, approve, reject, add, collect];
+export const COMMANDS: readonly Command[] = [pins, verify, init, rotate, approve, reject, add, expiry, keygen, lint, exportCommand, metrics, collect];
 
 export function findCommand(name: string): Command | undefined {
   return COMMANDS.find((command) => command.name === name);

@@ -1,0 +1,98 @@
+import { checkExpiry, EXPIRY_EXIT_CODES, probeTargets, worstExpiryStatus, type ExpiryResult, type ExpiryStatus } from '../../index.js';
+import { defineCommand, UsageError } from '../command.js';
+import { NETWORK_OPTIONS, NETWORK_USAGE, networkOptions } from '../net.js';
+import { mapConcurrent, type Output } from '../output.js';
+import { readConfigFile } from '../pinfile.js';
+import { concurrencyOf } from './pins.js';
+
+function daysOption(text: string | undefined, name: string, fallback: number): number {
+  if (text === undefined) return fallback;
+  if (!/^\d+$/.test(text)) throw new UsageError(`--${name} takes a whole number of days, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+function describe(result: ExpiryResult): string {
+  if (result.daysLeft === null || result.notAfter === null) return result.error ?? 'no certificate';
+  const days = result.daysLeft;
+  const when = result.notAfter.replace(/\.000Z$/, 'Z');
+  const what = `${result.role ?? 'certificate'} ${result.subject ?? ''}`.trim();
+  const left = days < 0 ? 'EXPIRED' : `expires in ${days} day${days === 1 ? '' : 's'}`;
+  const untrusted = result.error !== null ? `; ${result.error}` : '';
+  return `${left} (${when}, ${what})${untrusted}`;
+}
+
+function colour(out: Output, status: ExpiryStatus): string {
+  const label = status.toUpperCase();
+  return status === 'ok' ? out.style.green(label) : status === 'warning' ? out.style.yellow(label) : status === 'critical' ? out.style.red(label) : out.style.bold(label);
+}
+
+export default defineCommand({
+  name: 'expiry',
+  summary: 'check when the certificates of servers or files expire (Nagios exit codes)',
+  usage: `Usage: certpin expiry TARGET… [options]
+       certpin expiry --config pins.json [options]
+
+Finds the certificate that expires first in each chain: the whole verified chain, not only the
+leaf, since an intermediate or root that expires first breaks it just the same. An expired
+certificate is CRITICAL, with its dates shown. A chain that fails validation for another reason
+is UNKNOWN unless its dates alone make it WARNING or CRITICAL. With --config, every host entry of
+the pin file is checked (a *. entry needs its "probeHost").
+
+TARGET is host, host:port, [v6]:port, an https:// URL (port 443 by default), or a certificate file.
+
+Options:
+  --warn DAYS                WARNING when fewer than DAYS whole days are left (default 30)
+  --critical DAYS            CRITICAL when fewer than DAYS whole days are left (default 7)
+  --config FILE              check the hosts of this pin file
+  --concurrency N            probe at most N servers at once (default 8)
+  --json                     print {"results":[{target, status, daysLeft, notAfter, subject, role, …}]}
+${NETWORK_USAGE}
+
+Exit status (as a Nagios plugin): 0 OK, 1 WARNING, 2 CRITICAL (also expired), 3 UNKNOWN
+(unreachable, unreadable, or a usage error). Several targets exit with the worst:
+CRITICAL > WARNING > UNKNOWN > OK.
+
+Examples:
+  certpin expiry api.example.com www.example.com --warn 21 --critical 7
+  certpin expiry --config pins.json --json
+  certpin expiry server-chain.pem`,
+  options: {
+    ...NETWORK_OPTIONS,
+    warn: { type: 'string' },
+    critical: { type: 'string' },
+    config: { type: 'string' },
+    concurrency: { type: 'string' },
+  },
+  allowPositionals: true,
+  errorExitCode: EXPIRY_EXIT_CODES.unknown,
+  async run({ values, positionals, json, out }) {
+    const warn = daysOption(values.warn, 'warn', 30);
+    const critical = daysOption(values.critical, 'critical', 7);
+    const concurrency = concurrencyOf(values.concurrency);
+    if (positionals.length === 0 && values.config === undefined) throw new UsageError('give at least one TARGET, or --config pins.json');
+    const options = networkOptions(values);
+    const targets = [...positionals];
+    if (values.config !== undefined) {
+      const { document } = await readConfigFile(values.config);
+      for (const planned of probeTargets(document)) {
+        if (planned.target === null) out.warn(`skipped ${planned.entry}: ${planned.reason ?? 'nothing to probe'}`);
+        else targets.push(planned.target);
+      }
+      if (targets.length === 0) throw new UsageError(`${values.config} names no host that can be probed`);
+    }
+    const progress = out.progress(targets.length, 'expiry');
+    let results: ExpiryResult[];
+    try {
+      results = await mapConcurrent(targets, concurrency, async (target) => {
+        const result = await checkExpiry(target, { ...options, warn, critical });
+        progress.tick(target);
+        return result;
+      });
+    } finally {
+      progress.done();
+    }
+    if (json) out.json({ results });
+    else out.lines(out.table(results.map((r) => [colour(out, r.status), r.target, describe(r)])));
+    return EXPIRY_EXIT_CODES[worstExpiryStatus(results.map((r) => r.status))];
+  },
+});
