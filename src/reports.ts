@@ -139,7 +139,9 @@ export function buildReport(result: CheckResult, context: ViolationContext, anch
  * Hands a violation to `onViolation` and the `certpin:violation` channel, and schedules its POST to
  * the `reportUri` of the host entries in force. Never throws and never waits: it runs inside TLS
  * callbacks, where a throw would let queued request bytes out (NODE-TLS-NOTES 4) and any delay would
- * slow the application's request.
+ * slow the application's request. A POST under way keeps the process alive for at most its timeout.
+ * An `https` report URI is held to the same policy: a report host refused by it (its own pins, or
+ * `unpinned: "deny"` without pins for it) receives nothing.
  */
 export function notifyViolation(policy: PinPolicy, result: CheckResult, context: ViolationContext): void {
   let report: ViolationReport;
