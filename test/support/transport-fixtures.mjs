@@ -1,0 +1,87 @@
+// Shared pieces of the transport tests: the policy they pin, a resolver that sends every name to
+// 127.0.0.1, a promise-returning https request, and an environment-variable scope.
+import https from 'node:https';
+import { makePki } from './pki.mjs';
+
+/**
+ * A pin configuration: `localhost`, `api.example.test`, `bücher.example.test` and `127.0.0.1` are
+ * pinned to the test intermediate (plus a backup key that no server uses). The trust store holds the
+ * test root and the rogue root, so a rogue server passes standard validation and only pinning stops
+ * it (a mis-issuing trusted CA, a corporate inspection root).
+ */
+export async function pinConfig(extra = {}) {
+  const pki = await makePki();
+  const pins = [pki.intermediate.pin, { pin: pki.intermediate2.pin, status: 'backup' }];
+  return {
+    ca: [pki.root.pem, pki.rogueRoot.pem],
+    hosts: {
+      localhost: { pins },
+      'api.example.test': { pins },
+      'bücher.example.test': { pins },
+      '127.0.0.1': { pins },
+    },
+    ...extra,
+  };
+}
+
+/** The same hosts pinned only to the second intermediate, which the servers here do not use: every pinned connection fails. */
+export async function otherPinConfig() {
+  const pki = await makePki();
+  const config = await pinConfig();
+  for (const host of Object.values(config.hosts)) host.pins = [pki.intermediate2.pin];
+  return config;
+}
+
+/** A `lookup` for net/tls/undici that resolves every name to 127.0.0.1 (like curl's --resolve). */
+export function lookupLoopback(_hostname, options, callback) {
+  if (typeof options === 'function') return options(null, '127.0.0.1', 4);
+  if (options?.all) return callback(null, [{ address: '127.0.0.1', family: 4 }]);
+  return callback(null, '127.0.0.1', 4);
+}
+
+/**
+ * `https.request` as a promise: resolves `{ status, body, reusedSocket, sessionReused }`, rejects with
+ * the request's error. `body` is written and the request ended.
+ */
+export function httpsRequest(urlOrOptions, options = {}, body) {
+  return new Promise((resolve, reject) => {
+    const { onRequest, ...requestOptions } = options;
+    const onResponse = (res) => {
+      const chunks = [];
+      const sessionReused = res.socket.isSessionReused();
+      res.on('data', (chunk) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString('utf8'), reusedSocket: req.reusedSocket, sessionReused }));
+      res.on('error', reject);
+    };
+    const req = typeof urlOrOptions === 'string'
+      ? https.request(urlOrOptions, requestOptions, onResponse)
+      : https.request({ ...urlOrOptions, ...requestOptions }, onResponse);
+    req.on('error', reject);
+    onRequest?.(req);
+    req.end(body);
+  });
+}
+
+/** Runs `fn` with environment variables set, restoring them afterwards. */
+export async function withEnv(vars, fn) {
+  const saved = {};
+  for (const [name, value] of Object.entries(vars)) {
+    saved[name] = process.env[name];
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+  try {
+    return await fn();
+  } finally {
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  }
+}
+
+/** The request a rejected client must never get out: a secret in a header and in the body. */
+export const SECRET = Object.freeze({
+  headers: { authorization: 'Bearer s3cr3t-token', 'content-type': 'application/json' },
+  body: JSON.stringify({ password: 'hunter2' }),
+});
