@@ -1,0 +1,131 @@
+// pinnedTlsOptions with tls.connect and http2.connect against real loopback servers.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import tls from 'node:tls';
+import http2 from 'node:http2';
+import { createPolicy, pinnedTlsOptions } from 'certpin';
+import { makePki } from '../support/pki.mjs';
+import { startTlsServer } from '../support/servers.mjs';
+import { otherPinConfig, pinConfig, SECRET, withEnv } from '../support/transport-fixtures.mjs';
+
+const pki = await makePki();
+const T = { timeout: 30_000 };
+const goodChain = [pki.leaf, pki.intermediate];
+const rogueChain = [pki.rogueLeaf, pki.rogueIntermediate];
+
+async function tlsServer(t, cert, options = {}) {
+  const server = await startTlsServer({ cert, onConnection: (socket) => socket.on('data', () => socket.end('pong')), ...options });
+  t.after(() => server.close());
+  return server;
+}
+
+/** Connects, writes the secret at once (queued during the handshake), resolves the reply or rejects. */
+function exchange(options) {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect(options);
+    let reply = '';
+    socket.write(`POST /login HTTP/1.1\r\nAuthorization: ${SECRET.headers.authorization}\r\n\r\n${SECRET.body}`);
+    socket.on('data', (chunk) => { reply += chunk; });
+    socket.on('end', () => resolve({ reply, sessionReused: socket.isSessionReused(), session: socket.getSession() }));
+    socket.on('error', reject);
+  });
+}
+
+const target = (server, extra = {}) => ({ host: '127.0.0.1', port: server.port, servername: 'localhost', ...extra });
+
+test('tls.connect: pinned server accepted; bytes queued during the handshake never reach a server with other pins (G1)', T, async (t) => {
+  const good = await tlsServer(t, goodChain);
+  const rogue = await tlsServer(t, rogueChain);
+  const policy = createPolicy(await pinConfig());
+  assert.equal((await exchange(pinnedTlsOptions(policy, target(good)))).reply, 'pong');
+  const error = await exchange(pinnedTlsOptions(policy, target(rogue))).then(() => null, (e) => e);
+  assert.equal(error?.code, 'ERR_CERTPIN_MISMATCH');
+  assert.ok(rogue.connections() >= 1);
+  assert.equal(rogue.bytesReceived(), 0);
+});
+
+test('G2/NODE-TLS-NOTES 9: a caller session option is dropped, so the check runs under the current policy', T, async (t) => {
+  const good = await tlsServer(t, goodChain);
+  const policy = createPolicy(await pinConfig());
+  const first = await exchange(pinnedTlsOptions(policy, target(good)));
+  const control = await exchange({ ...target(good), ca: pki.root.pem, session: first.session });
+  assert.equal(control.sessionReused, true, 'the server would resume this session');
+  policy.update(await otherPinConfig());
+  const before = good.bytesReceived();
+  const error = await exchange(pinnedTlsOptions(policy, target(good, { session: first.session }))).then(() => null, (e) => e);
+  assert.equal(error?.code, 'ERR_CERTPIN_MISMATCH');
+  assert.equal(good.bytesReceived(), before);
+});
+
+test('G3: rejectUnauthorized:false and NODE_TLS_REJECT_UNAUTHORIZED=0 change nothing', T, async (t) => {
+  const rogue = await tlsServer(t, rogueChain);
+  const policy = createPolicy({ ca: [pki.root.pem], hosts: { 'api.example.test': { pins: [pki.intermediate.pin] } } });
+  await withEnv({ NODE_TLS_REJECT_UNAUTHORIZED: '0' }, async () => {
+    const control = await exchange(target(rogue));
+    assert.equal(control.reply, 'pong', 'the variable is in effect for a plain client');
+    const before = rogue.bytesReceived();
+    const options = pinnedTlsOptions(policy, target(rogue, { rejectUnauthorized: false, checkServerIdentity: () => undefined }));
+    assert.equal(options.rejectUnauthorized, true);
+    const error = await exchange(options).then(() => null, (e) => e);
+    assert.equal(error?.code, 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY');
+    assert.equal(rogue.bytesReceived(), before);
+  });
+});
+
+test('G5: a TLS 1.2 server that renegotiates is cut off', T, async (t) => {
+  const outcomes = [];
+  const server = await tlsServer(t, goodChain, {
+    maxVersion: 'TLSv1.2',
+    onConnection: (socket) => socket.once('data', () => socket.renegotiate({}, (err) => {
+      outcomes.push(err ? 'failed' : 'done');
+      if (!err) socket.end('renegotiated');
+    })),
+  });
+  const control = await exchange({ ...target(server), ca: pki.root.pem });
+  assert.equal(control.reply, 'renegotiated', 'a plain client lets the server renegotiate');
+  const policy = createPolicy(await pinConfig());
+  const error = await exchange(pinnedTlsOptions(policy, target(server))).then(() => null, (e) => e);
+  assert.ok(error, 'the pinned connection must fail');
+  assert.deepEqual(outcomes, ['done']);
+});
+
+async function h2Server(t, cert) {
+  const counts = { tcp: 0, handshakes: 0, streams: 0 };
+  const server = http2.createSecureServer({ key: cert[0].keyPem, cert: cert.map((c) => c.pem).join('') });
+  server.on('connection', () => { counts.tcp++; });
+  server.on('secureConnection', () => { counts.handshakes++; });
+  server.on('stream', (stream) => { counts.streams++; stream.respond({ ':status': 200 }); stream.end('h2 ok'); });
+  const sessions = new Set();
+  server.on('session', (s) => { sessions.add(s); s.on('close', () => sessions.delete(s)); });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => { for (const s of sessions) s.destroy(); server.close(resolve); }));
+  return { port: server.address().port, counts };
+}
+
+function h2Get(authority, options) {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(authority, options);
+    session.on('error', (e) => { session.destroy(); reject(e); });
+    const req = session.request({ ':path': '/', ':method': 'POST', authorization: SECRET.headers.authorization });
+    req.end(SECRET.body);
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => { session.close(); resolve(body); });
+    req.on('error', () => {});
+  });
+}
+
+test('http2.connect: pinned server accepted, a server with other pins never completes a handshake nor gets a stream', T, async (t) => {
+  const good = await h2Server(t, goodChain);
+  const rogue = await h2Server(t, rogueChain);
+  const policy = createPolicy(await pinConfig());
+  assert.equal(await h2Get(`https://localhost:${good.port}`, pinnedTlsOptions(policy, { host: '127.0.0.1' })), 'h2 ok');
+  const error = await h2Get(`https://localhost:${rogue.port}`, pinnedTlsOptions(policy, { host: '127.0.0.1' })).then(() => null, (e) => e);
+  assert.equal(error?.code, 'ERR_CERTPIN_MISMATCH');
+  assert.equal(good.counts.streams, 1);
+  assert.ok(rogue.counts.tcp >= 1, 'the client reached the rogue server');
+  // The client aborted before finishing its side of the handshake: the server cannot have decrypted any
+  // application byte, and received no stream.
+  assert.equal(rogue.counts.handshakes, 0);
+  assert.equal(rogue.counts.streams, 0);
+});
