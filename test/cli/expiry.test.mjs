@@ -1,0 +1,130 @@
+// `certpin expiry` (SPEC 9): Nagios states and exit codes over real loopback servers.
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makePki } from '../support/pki.mjs';
+import { startTlsServer } from '../support/servers.mjs';
+import { assertOneLineError, runCli } from '../support/cli.mjs';
+import { shortIntermediateChain } from '../ops/fixtures.mjs';
+
+const pki = await makePki();
+const dir = mkdtempSync(join(tmpdir(), 'certpin-cli-expiry-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const rootFile = join(dir, 'root.pem');
+writeFileSync(rootFile, pki.root.pem);
+
+const servers = {};
+for (const [name, cert] of Object.entries({
+  ok: [pki.leaf, pki.intermediate],
+  warning: [pki.leaf20, pki.intermediate],
+  critical: [pki.soonLeaf, pki.intermediate],
+  expired: [pki.expiredLeaf, pki.intermediate],
+})) {
+  servers[name] = await startTlsServer({ cert });
+}
+const shortChain = shortIntermediateChain();
+servers.shortIntermediate = await startTlsServer(shortChain);
+after(() => Promise.all(Object.values(servers).map((s) => s.close())));
+const target = (name) => `127.0.0.1:${servers[name].port}`;
+const expiry = (...args) => runCli(['expiry', ...args, '--ca', rootFile, '--timeout', '3000']);
+
+async function closedTarget() {
+  const s = await startTlsServer({ cert: [pki.leaf, pki.intermediate] });
+  const { port } = s;
+  await s.close();
+  return `127.0.0.1:${port}`;
+}
+
+describe('certpin expiry', () => {
+  test('exit codes 0 OK, 1 WARNING, 2 CRITICAL (5 days), with the state first on the line', async () => {
+    for (const [name, code, status] of [['ok', 0, 'OK'], ['warning', 1, 'WARNING'], ['critical', 2, 'CRITICAL']]) {
+      const result = await expiry(target(name));
+      assert.equal(result.code, code, `${name}: ${result.stdout}${result.stderr}`);
+      assert.match(result.stdout, new RegExp(`^${status}\\s+${target(name).replace(/\./g, '\\.')}\\s+expires in \\d+ days? \\(`));
+      assert.equal(result.stderr, '');
+    }
+  });
+
+  test('an expired certificate is CRITICAL (exit 2) with its dates shown, not a connection error', async () => {
+    const result = await expiry(target('expired'), '--json');
+    assert.equal(result.code, 2, result.stderr);
+    const [r] = JSON.parse(result.stdout).results;
+    assert.equal(r.status, 'critical');
+    assert.equal(r.notAfter, new Date(pki.expiredLeaf.cert.validTo).toISOString());
+    assert.ok(r.daysLeft < 0);
+    assert.deepEqual([r.subject, r.role], ['CN=api.example.test, O=certpin tests', 'leaf']);
+    const text = await expiry(target('expired'));
+    assert.match(text.stdout, /^CRITICAL\s+\S+\s+EXPIRED \(\d{4}-\d\d-\d\dT[\d:]+Z, leaf CN=api\.example\.test/);
+  });
+
+  test('the whole chain counts: an intermediate expiring before the leaf', async () => {
+    const result = await expiry(target('shortIntermediate'), '--json');
+    assert.equal(result.code, 1);
+    const [r] = JSON.parse(result.stdout).results;
+    assert.deepEqual({ status: r.status, role: r.role, subject: r.subject, daysLeft: r.daysLeft }, { status: 'warning', role: 'intermediate', subject: 'CN=certpin Short Intermediate', daysLeft: 9 });
+  });
+
+  test('--warn and --critical move the thresholds; daysLeft < threshold, rounded down', async () => {
+    assert.equal((await expiry(target('warning'), '--warn', '19')).code, 0);
+    assert.equal((await expiry(target('warning'), '--warn', '20')).code, 1);
+    assert.equal((await expiry(target('warning'), '--critical', '20')).code, 2);
+    assert.equal((await expiry(target('critical'), '--critical', '4', '--warn', '5')).code, 1);
+  });
+
+  test('several targets exit with the worst: critical > warning > unknown > ok', async () => {
+    const down = await closedTarget();
+    const check = async (names, code) => {
+      const targets = names.map((n) => (n === 'down' ? down : target(n)));
+      const result = await expiry(...targets, '--json');
+      assert.equal(result.code, code, `${names}: ${result.stdout}${result.stderr}`);
+      return JSON.parse(result.stdout).results;
+    };
+    await check(['ok', 'ok'], 0);
+    const results = await check(['ok', 'down'], 3);
+    assert.deepEqual(results.map((r) => r.status), ['ok', 'unknown']);
+    assert.deepEqual(Object.keys(results[1]).filter((k) => ['target', 'status', 'daysLeft', 'notAfter', 'subject', 'role'].includes(k)), ['target', 'status', 'daysLeft', 'notAfter', 'subject', 'role']);
+    assert.equal(results[1].daysLeft, null);
+    await check(['down', 'warning', 'ok'], 1);
+    await check(['warning', 'critical', 'down'], 2);
+  });
+
+  test('--config checks the hosts of a pin file; files work as targets', async () => {
+    const config = join(dir, 'pins.json');
+    writeFileSync(config, JSON.stringify({
+      version: 1,
+      hosts: {
+        '127.0.0.1': { port: servers.ok.port, pins: [pki.intermediate.pin] },
+        'api.example.test': { port: servers.warning.port, probeHost: '127.0.0.1', pins: [pki.intermediate.pin] },
+        '*.example.test': { pins: [pki.intermediate.pin] },
+      },
+    }));
+    const result = await expiry('--config', config, '--json');
+    assert.equal(result.code, 1, result.stderr);
+    assert.deepEqual(JSON.parse(result.stdout).results.map((r) => [r.target, r.status]), [[target('ok'), 'ok'], [target('warning'), 'warning']]);
+    assert.match(result.stderr, /skipped \*\.example\.test: .*probeHost/);
+    const file = join(dir, 'soon.pem');
+    writeFileSync(file, pki.soonLeaf.pem);
+    const fromFile = await runCli(['expiry', file]);
+    assert.equal(fromFile.code, 2, fromFile.stdout);
+  });
+
+  test('usage errors exit 3 (UNKNOWN) with one line', async () => {
+    assertOneLineError(await runCli(['expiry']), { code: 3, pattern: /TARGET/ });
+    assertOneLineError(await runCli(['expiry', target('ok'), '--warn', 'soon']), { code: 3, pattern: /--warn/ });
+    assertOneLineError(await runCli(['expiry', target('ok'), '--bogus']), { code: 3 });
+    assertOneLineError(await runCli(['expiry', '--config', join(dir, 'missing.json')]), { code: 3, pattern: /no such file/ });
+  });
+
+  test('many targets run concurrently (bounded) and no progress bar is drawn when stderr is not a TTY', async () => {
+    const targets = Array.from({ length: 12 }, (_, i) => target(['ok', 'warning', 'critical'][i % 3]));
+    const started = Date.now();
+    const result = await expiry(...targets, '--concurrency', '4', '--json');
+    assert.equal(result.code, 2);
+    assert.equal(JSON.parse(result.stdout).results.length, 12);
+    assert.equal(result.stderr, '');
+    assert.ok(Date.now() - started < 20_000);
+    assertOneLineError(await runCli(['expiry', target('ok'), '--concurrency', '0']), { code: 3, pattern: /--concurrency/ });
+  });
+});

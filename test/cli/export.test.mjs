@@ -1,0 +1,78 @@
+// `certpin export` (SPEC 9): stdout holds only the export, caveats go to stderr; real xmllint and curl.
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makePki } from '../support/pki.mjs';
+import { startHttpsServer } from '../support/servers.mjs';
+import { assertOneLineError, runCli, runProgram } from '../support/cli.mjs';
+
+const pki = await makePki();
+const dir = mkdtempSync(join(tmpdir(), 'certpin-cli-export-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const config = join(dir, 'pins.json');
+writeFileSync(config, JSON.stringify({
+  version: 1,
+  hosts: {
+    'api.example.test': { pins: [pki.leaf.pin, { pin: pki.leaf2.pin, status: 'backup' }, { pin: pki.rogueLeaf.pin, status: 'pending_review' }] },
+    '*.cdn.example.test': { pins: [pki.intermediate.pin, { pin: pki.intermediate2.pin, status: 'backup' }] },
+  },
+}));
+
+describe('certpin export', () => {
+  test('curl: host TAB value on stdout, the leaf-only caveat on stderr, and real curl connects with it', async (t) => {
+    const server = await startHttpsServer({ cert: [pki.leaf, pki.intermediate] }, (_req, res) => res.end('hello'));
+    t.after(() => server.close());
+    const result = await runCli(['export', '--config', config, '--format', 'curl', '--host', 'api.example.test']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, `api.example.test\tsha256//${pki.leaf.pin.slice(7)};sha256//${pki.leaf2.pin.slice(7)}\n`);
+    assert.match(result.stderr, /curl --pinnedpubkey checks only the server's own \(leaf\) key/);
+    const rootFile = join(dir, 'root.pem');
+    writeFileSync(rootFile, pki.root.pem);
+    const value = result.stdout.trim().split('\t')[1];
+    const curl = (pinned) => runProgram('curl', ['-sS', '--max-time', '10', '--cacert', rootFile, '--resolve', `api.example.test:${server.port}:127.0.0.1`, '--pinnedpubkey', pinned, `https://api.example.test:${server.port}/`]);
+    const ok = await curl(value);
+    assert.deepEqual([ok.code, ok.stdout], [0, 'hello'], ok.stderr);
+    const wrong = await curl(`sha256//${pki.rogueLeaf.pin.slice(7)}`);
+    assert.equal(wrong.code, 90, wrong.stderr);
+  });
+
+  test('android: xmllint accepts it; the *. widening is said on stderr', async () => {
+    const result = await runCli(['export', '--config', config, '--format', 'android']);
+    assert.equal(result.code, 0, result.stderr);
+    const file = join(dir, 'nsc.xml');
+    writeFileSync(file, result.stdout);
+    const lint = await runProgram('xmllint', ['--noout', file]);
+    assert.equal(lint.code, 0, lint.stderr);
+    assert.match(result.stdout, /<domain includeSubdomains="true">cdn\.example\.test<\/domain>/);
+    assert.ok(!result.stdout.includes(pki.rogueLeaf.pin.slice(7)), 'pending pins are not exported');
+    assert.match(result.stderr, /\*\.cdn\.example\.test: Android cannot say "exactly one label": widened to cdn\.example\.test/);
+  });
+
+  test('okhttp, trustkit and hpkp', async () => {
+    const okhttp = await runCli(['export', '--config', config, '--format', 'okhttp']);
+    assert.match(okhttp.stdout, /^val certificatePinner = CertificatePinner\.Builder\(\)\n {4}\.add\("api\.example\.test", "sha256\//);
+    assert.match(okhttp.stdout, /\.add\("\*\.cdn\.example\.test", /);
+    assert.equal(okhttp.stderr, '');
+    const trustkit = await runCli(['export', '--config', config, '--format', 'trustkit']);
+    assert.match(trustkit.stdout, /kTSKPinnedDomains: \[\n {8}"api\.example\.test": \[/);
+    assert.match(trustkit.stderr, /TrustKit cannot say "exactly one label"/);
+    const hpkp = await runCli(['export', '--config', config, '--format', 'hpkp', '--json']);
+    const json = JSON.parse(hpkp.stdout);
+    assert.equal(json.format, 'hpkp');
+    assert.match(json.text, /^api\.example\.test\tpin-sha256="[^"]+"; pin-sha256="[^"]+"; max-age=5184000\n/);
+    assert.match(json.text, /cdn\.example\.test\t.*; includeSubdomains\n/);
+    assert.ok(json.notes.some((n) => /HPKP cannot say "exactly one label"/.test(n)));
+  });
+
+  test('usage and input errors exit 2 with one line', async () => {
+    assertOneLineError(await runCli(['export', '--config', config]), { pattern: /--format is required/ });
+    assertOneLineError(await runCli(['export', '--config', config, '--format', 'yaml']), { pattern: /okhttp, android, trustkit, curl, hpkp/ });
+    assertOneLineError(await runCli(['export', '--config', config, '--format', 'curl', '--host', 'nope.example.org']), { pattern: /no host entry matches/ });
+    assertOneLineError(await runCli(['export', '--config', join(dir, 'missing.json'), '--format', 'curl']), { pattern: /no such file/ });
+    const invalid = join(dir, 'invalid.json');
+    writeFileSync(invalid, JSON.stringify({ hosts: { 'x.example': { pins: ['sha256/abc'] } } }));
+    assertOneLineError(await runCli(['export', '--config', invalid, '--format', 'curl']), { pattern: /not a SHA-256 pin/ });
+  });
+});
