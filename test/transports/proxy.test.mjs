@@ -1,0 +1,88 @@
+// G4: through a real HTTP CONNECT proxy (tinyproxy), pins still apply to the origin.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import tls from 'node:tls';
+import { request } from 'undici';
+import { createPolicy, pinnedDispatcher, pinnedFetch, pinnedTlsOptions } from 'certpin';
+import { makePki } from '../support/pki.mjs';
+import { startHttpsServer } from '../support/servers.mjs';
+import { startTinyproxy } from '../support/proxies.mjs';
+import { pinConfig, SECRET, withEnv } from '../support/transport-fixtures.mjs';
+
+const pki = await makePki();
+const T = { timeout: 60_000 };
+const postInit = { method: 'POST', headers: SECRET.headers, body: SECRET.body };
+
+async function setup(t) {
+  const proxy = await startTinyproxy();
+  t.after(() => proxy.stop());
+  const good = await startHttpsServer({ cert: [pki.leaf, pki.intermediate] });
+  const rogue = await startHttpsServer({ cert: [pki.rogueLeaf, pki.rogueIntermediate] });
+  t.after(() => Promise.all([good.close(), rogue.close()]));
+  return { proxy, good, rogue };
+}
+
+/** Tunnels tinyproxy opened, as its log tells. */
+const tunnels = async (proxy) => (await proxy.log()).split('\n').filter((line) => line.includes('Established connection to host')).length;
+
+test('pinnedDispatcher with proxy: a URL: the origin behind tinyproxy is pinned', T, async (t) => {
+  const { proxy, good, rogue } = await setup(t);
+  const dispatcher = pinnedDispatcher(createPolicy(await pinConfig()), { proxy: proxy.url });
+  t.after(() => dispatcher.destroy());
+  const ok = await request(`https://127.0.0.1:${good.port}/`, { dispatcher, ...postInit });
+  assert.equal(ok.statusCode, 200);
+  await ok.body.text();
+  const error = await request(`https://127.0.0.1:${rogue.port}/`, { dispatcher, ...postInit }).then(() => null, (e) => e);
+  assert.equal(error?.code, 'ERR_CERTPIN_MISMATCH');
+  assert.ok(await tunnels(proxy) >= 2, `both requests went through the proxy:\n${await proxy.log()}`);
+  assert.ok(rogue.connections() >= 1);
+  assert.equal(rogue.bytesReceived(), 0);
+});
+
+test('proxy options cannot weaken the origin check (requestTls is hardened)', T, async (t) => {
+  const { proxy, rogue } = await setup(t);
+  const dispatcher = pinnedDispatcher(createPolicy(await pinConfig()), {
+    proxy: { uri: proxy.url, requestTls: { rejectUnauthorized: false, checkServerIdentity: () => undefined } },
+  });
+  t.after(() => dispatcher.destroy());
+  const error = await request(`https://localhost:${rogue.port}/`, { dispatcher, ...postInit }).then(() => null, (e) => e);
+  assert.equal(error?.code, 'ERR_CERTPIN_MISMATCH');
+  assert.equal(rogue.bytesReceived(), 0);
+});
+
+test("proxy: 'env' follows HTTPS_PROXY, and pins still apply", T, async (t) => {
+  const { proxy, good, rogue } = await setup(t);
+  await withEnv({ HTTPS_PROXY: proxy.url, https_proxy: undefined, NO_PROXY: undefined, no_proxy: undefined }, async () => {
+    const fetch = pinnedFetch(createPolicy(await pinConfig()), { proxy: 'env' });
+    t.after(() => fetch.dispatcher.destroy());
+    assert.equal((await fetch(`https://127.0.0.1:${good.port}/`)).status, 200);
+    const error = await fetch(`https://127.0.0.1:${rogue.port}/`, postInit).then(() => null, (e) => e);
+    assert.equal(error?.cause?.code, 'ERR_CERTPIN_MISMATCH');
+  });
+  assert.ok(await tunnels(proxy) >= 1, 'the request went through the proxy named by HTTPS_PROXY');
+  assert.equal(rogue.bytesReceived(), 0);
+});
+
+test('pinnedTlsOptions over a CONNECT tunnel made by hand', T, async (t) => {
+  const { proxy, good, rogue } = await setup(t);
+  const policy = createPolicy(await pinConfig());
+  const tunnel = (port) => new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: proxy.port, method: 'CONNECT', path: `127.0.0.1:${port}` });
+    req.on('connect', (res, socket) => (res.statusCode === 200 ? resolve(socket) : reject(new Error(`proxy said ${res.statusCode}`))));
+    req.on('error', reject);
+    req.end();
+  });
+  const talk = (socket) => new Promise((resolve, reject) => {
+    const secure = tls.connect(pinnedTlsOptions(policy, { socket, servername: 'localhost' }));
+    secure.write(`POST / HTTP/1.1\r\nHost: localhost\r\nAuthorization: ${SECRET.headers.authorization}\r\nConnection: close\r\n\r\n`);
+    let reply = '';
+    secure.on('data', (d) => { reply += d; });
+    secure.on('end', () => resolve(reply));
+    secure.on('error', (e) => { socket.destroy(); reject(e); });
+  });
+  assert.match(await talk(await tunnel(good.port)), /^HTTP\/1\.1 200/);
+  const error = await talk(await tunnel(rogue.port)).then(() => null, (e) => e);
+  assert.equal(error?.code, 'ERR_CERTPIN_MISMATCH');
+  assert.equal(rogue.bytesReceived(), 0);
+});
