@@ -8,6 +8,7 @@ import { makePki } from '../support/pki.mjs';
 import { startTlsServer } from '../support/servers.mjs';
 import { assertOneLineError, runCli } from '../support/cli.mjs';
 import { shortIntermediateChain } from '../ops/fixtures.mjs';
+import { main } from '../../build/src/cli/main.js';
 
 const pki = await makePki();
 const dir = mkdtempSync(join(tmpdir(), 'certpin-cli-expiry-'));
@@ -126,5 +127,16 @@ describe('certpin expiry', () => {
     assert.equal(result.stderr, '');
     assert.ok(Date.now() - started < 20_000);
     assertOneLineError(await runCli(['expiry', target('ok'), '--concurrency', '0']), { code: 3, pattern: /--concurrency/ });
+  });
+
+  test('on a TTY a progress bar is drawn on stderr, and cleared; stdout stays clean', async () => {
+    const sink = (isTTY) => ({ text: '', isTTY, columns: 100, write(chunk) { this.text += chunk; return true; } });
+    const stdout = sink(false);
+    const stderr = sink(true);
+    const code = await main(['expiry', target('ok'), target('ok'), target('ok'), '--ca', rootFile, '--json'], { stdout, stderr, env: {} });
+    assert.equal(code, 0);
+    assert.equal(JSON.parse(stdout.text).results.length, 3);
+    assert.match(stderr.text, /expiry \[#*\.*\] [0-3]\/3/);
+    assert.ok(stderr.text.endsWith('\r\x1b[2K'), JSON.stringify(stderr.text));
   });
 });
