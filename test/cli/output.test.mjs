@@ -1,0 +1,78 @@
+// The CLI's one output formatter: colours only on a terminal and never with NO_COLOR, the progress bar
+// only on a terminal's stderr, tables aligned whatever the colours, and the bounded concurrent map
+// that commands use for many targets. Streams are recorded, with isTTY set as a terminal would set it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createOutput, mapConcurrent } from '../../build/src/cli/output.js';
+
+function stream(isTTY) {
+  const chunks = [];
+  return { isTTY, columns: 80, chunks, write: (chunk) => chunks.push(chunk), text: () => chunks.join('') };
+}
+
+const ESC = '\u001b[';
+
+test('colours on a terminal, not on a pipe, never with NO_COLOR (unless it is empty)', () => {
+  const cases = [
+    [true, {}, true],
+    [false, {}, false],
+    [true, { NO_COLOR: '1' }, false],
+    [true, { NO_COLOR: '' }, true],
+    [true, { TERM: 'dumb' }, false],
+  ];
+  for (const [isTTY, env, expected] of cases) {
+    const stdout = stream(isTTY);
+    const out = createOutput({ stdout, stderr: stream(isTTY), env });
+    out.line(out.style.red('bad'));
+    assert.equal(out.color, expected, JSON.stringify({ isTTY, env }));
+    assert.equal(stdout.text().includes(ESC), expected, JSON.stringify({ isTTY, env }));
+  }
+});
+
+test('tables align columns by visible width, colour codes excluded', () => {
+  const out = createOutput({ stdout: stream(true), stderr: stream(true), env: {} });
+  const lines = out.table([[out.style.bold('leaf'), 'a'], ['intermediate', 'b']], { indent: '  ' });
+  const plain = lines.map((line) => line.split(ESC).map((part, i) => (i === 0 ? part : part.replace(/^\d+m/, ''))).join(''));
+  assert.deepEqual(plain, ['  leaf          a', '  intermediate  b']);
+});
+
+test('json prints exactly one parseable document', () => {
+  const stdout = stream(false);
+  createOutput({ stdout, stderr: stream(false), env: {} }).json({ results: [{ a: 1 }] });
+  assert.deepEqual(JSON.parse(stdout.text()), { results: [{ a: 1 }] });
+});
+
+test('the progress bar writes to a terminal stderr only, and clears itself', () => {
+  const ttyErr = stream(true);
+  const bar = createOutput({ stdout: stream(false), stderr: ttyErr, env: {} }).progress(3, 'pins');
+  bar.tick('a');
+  bar.tick('b');
+  bar.done();
+  assert.match(ttyErr.text(), /pins \[#+\.*\] 2\/3 b/);
+  assert.ok(ttyErr.chunks.at(-1).endsWith(`${ESC}2K`), 'the last write clears the line');
+
+  const pipeErr = stream(false);
+  const silent = createOutput({ stdout: stream(false), stderr: pipeErr, env: {} }).progress(3, 'pins');
+  silent.tick('a');
+  silent.done();
+  assert.equal(pipeErr.text(), '');
+});
+
+test('mapConcurrent keeps order and never runs more than the limit at once', async () => {
+  let running = 0;
+  let peak = 0;
+  const results = await mapConcurrent([50, 10, 30, 20, 5, 40], 3, async (ms, i) => {
+    running++;
+    peak = Math.max(peak, running);
+    await sleep(ms);
+    running--;
+    return i;
+  });
+  assert.deepEqual(results, [0, 1, 2, 3, 4, 5]);
+  assert.equal(peak, 3);
+  await assert.rejects(mapConcurrent([1, 2, 3], 2, async (n) => {
+    if (n === 2) throw new Error('two');
+    return n;
+  }), /two/);
+});

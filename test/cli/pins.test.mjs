@@ -1,0 +1,200 @@
+// `certpin pins`: what a user copies into a pin file. Checked against the tools users compare it with:
+// openssl computes the same pins from files, and real curl accepts the printed pin as --pinnedpubkey
+// for the same server (and refuses another).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { createCsr } from '../../build/src/lib/x509.js';
+import { chainPem, makePki, writePki } from '../support/pki.mjs';
+import { startHttpsServer, startTlsServer } from '../support/servers.mjs';
+import { runCli, runProgram, startIpv6TlsServer, startDelayedProxy } from '../support/cli.mjs';
+
+const pki = await makePki();
+const dir = mkdtempSync(join(tmpdir(), 'certpin-cli-pins-'));
+const paths = await writePki(join(dir, 'pki'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function file(name, content) {
+  const path = join(dir, name);
+  writeFileSync(path, content);
+  return path;
+}
+
+/** The pin openssl computes, piped the way curl's documentation tells users to. */
+async function opensslPin(args) {
+  const spkiPem = await runBinary('openssl', args);
+  const der = await runBinary('openssl', ['pkey', '-pubin', '-outform', 'DER'], spkiPem);
+  const digest = await runBinary('openssl', ['dgst', '-sha256', '-binary'], der);
+  const b64 = await runBinary('openssl', ['enc', '-base64', '-A'], digest);
+  return `sha256/${b64.toString('latin1').trim()}`;
+}
+
+/** Runs a program on bytes; a missing program or a failure fails the test. */
+function runBinary(command, args, input) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const chunks = [];
+    let stderr = '';
+    child.stdout.on('data', (chunk) => chunks.push(chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('error', (error) => reject(new Error(`cannot run ${command}: ${error.message}; it must be installed for this test`)));
+    child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(chunks)) : reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${stderr}`))));
+    if (input !== undefined) child.stdin.end(input);
+  });
+}
+
+const pinsOf = (stdout) => [...stdout.matchAll(/sha256\/[A-Za-z0-9+/]{43}=/g)].map((m) => m[0]);
+
+describe('certpin pins on files', () => {
+  test('pins agree with openssl for certificates, keys and CSRs', async () => {
+    const csrPath = file('leaf.csr', createCsr('CN=csr.example.test', pki.rsaLeaf.key));
+    const expectations = [
+      [paths.leaf.cert, ['x509', '-in', paths.leaf.cert, '-pubkey', '-noout']],
+      [paths.rsaLeaf.cert, ['x509', '-in', paths.rsaLeaf.cert, '-pubkey', '-noout']],
+      [paths.ed25519Leaf.cert, ['x509', '-in', paths.ed25519Leaf.cert, '-pubkey', '-noout']],
+      [paths.ecP384Leaf.key, ['pkey', '-in', paths.ecP384Leaf.key, '-pubout']],
+      [csrPath, ['req', '-in', csrPath, '-pubkey', '-noout']],
+    ];
+    for (const [path, args] of expectations) {
+      const expected = await opensslPin(args);
+      const result = await runCli(['pins', path]);
+      assert.equal(result.code, 0, `${path}: ${result.stderr}`);
+      assert.deepEqual(pinsOf(result.stdout), [expected], path);
+    }
+  });
+
+  test('a bundle: every certificate with role, subject, issuer, validity and pin, in text and JSON', async () => {
+    const bundle = file('bundle.pem', chainPem(pki.leaf, pki.intermediate, pki.root));
+    const text = await runCli(['pins', bundle]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.equal(text.stderr, '');
+    assert.deepEqual(pinsOf(text.stdout), [pki.leaf.pin, pki.intermediate.pin, pki.root.pin]);
+    for (const fragment of ['leaf', 'intermediate', 'root', 'CN=api.example.test, O=certpin tests', 'issuer', 'CN=certpin Test Intermediate', 'days left', new Date(pki.leaf.cert.validTo).toISOString().slice(0, 10)]) {
+      assert.ok(text.stdout.includes(fragment), `${fragment} in\n${text.stdout}`);
+    }
+    assert.ok(!text.stdout.includes('\u001b['), 'no colours when stdout is not a terminal');
+
+    const json = await runCli(['pins', '--json', bundle, paths.leaf.key]);
+    assert.equal(json.code, 0, json.stderr);
+    const { results } = JSON.parse(json.stdout);
+    assert.equal(results.length, 2);
+    assert.deepEqual(Object.keys(results[0]).slice(0, 6), ['target', 'host', 'port', 'trusted', 'error', 'chain']);
+    assert.equal(results[0].target, bundle);
+    assert.equal(results[0].host, null);
+    assert.equal(results[0].port, null);
+    assert.deepEqual(results[0].chain.map((c) => c.role), ['leaf', 'intermediate', 'root']);
+    assert.deepEqual(Object.keys(results[0].chain[0]), ['role', 'subject', 'issuer', 'notBefore', 'notAfter', 'daysLeft', 'pin', 'fingerprint256']);
+    assert.equal(results[0].chain[0].fingerprint256, pki.leaf.cert.fingerprint256);
+    assert.deepEqual(results[1].chain.map((c) => [c.role, c.pin]), [['key', pki.leaf.pin]]);
+  });
+
+  test('help: `certpin help pins` and `certpin pins --help` print the same text', async () => {
+    const a = await runCli(['help', 'pins']);
+    const b = await runCli(['pins', '--help']);
+    assert.equal(a.code, 0);
+    assert.equal(b.code, 0);
+    assert.equal(a.stdout, b.stdout);
+    assert.match(a.stdout, /^Usage: certpin pins TARGET/);
+    assert.match(a.stdout, /--resolve HOST:PORT:ADDR/);
+    const general = await runCli(['help']);
+    assert.match(general.stdout, /pins\s+show the certificates/);
+    assert.match(general.stdout, /verify\s+/);
+  });
+});
+
+describe('certpin pins on servers', () => {
+  const servers = {};
+  before(async () => {
+    servers.https = await startHttpsServer({ cert: [pki.leaf, pki.intermediate] });
+    servers.appended = await startTlsServer({ cert: [pki.leaf, pki.intermediate, pki.intermediate2] });
+    servers.rogue = await startTlsServer({ cert: [pki.rogueLeaf, pki.rogueIntermediate, pki.rogueRoot] });
+    servers.v6 = await startIpv6TlsServer([pki.leaf, pki.intermediate]);
+  });
+  after(() => Promise.all(Object.values(servers).map((s) => s.close())));
+
+  test('the printed leaf pin is the one real curl pins the same server with', async () => {
+    const port = servers.https.port;
+    const resolve = `api.example.test:${port}:127.0.0.1`;
+    const result = await runCli(['pins', `api.example.test:${port}`, '--ca', paths.root.cert, '--resolve', resolve]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, new RegExp(`^api\\.example\\.test:${port}  trusted`));
+    const [leafPin] = pinsOf(result.stdout);
+    assert.equal(leafPin, pki.leaf.pin);
+
+    const curl = (pin) => runProgram('curl', ['-sS', '--max-time', '10', '--cacert', paths.root.cert, '--resolve', resolve, '--pinnedpubkey', pin, `https://api.example.test:${port}/`]);
+    const accepted = await curl(leafPin.replace('sha256/', 'sha256//'));
+    assert.equal(accepted.code, 0, accepted.stderr);
+    assert.equal(accepted.stdout, 'ok');
+    const refused = await curl(pki.rogueLeaf.pin.replace('sha256/', 'sha256//'));
+    assert.equal(refused.code, 90, `curl exits 90 (CURLE_SSL_PINNEDPUBKEYNOTMATCH): ${refused.stderr}`);
+    assert.equal(servers.https.requests.length, 1, 'only the pinned request reached the server');
+  });
+
+  test('a certificate appended off the proven path is shown apart, never in the chain', async () => {
+    const result = await runCli(['pins', '--json', `127.0.0.1:${servers.appended.port}`, '--ca', paths.root.cert]);
+    assert.equal(result.code, 0, result.stderr);
+    const [entry] = JSON.parse(result.stdout).results;
+    assert.equal(entry.trusted, true);
+    assert.equal(entry.host, '127.0.0.1');
+    assert.equal(entry.port, servers.appended.port);
+    assert.deepEqual(entry.chain.map((c) => c.pin), [pki.leaf.pin, pki.intermediate.pin, pki.root.pin]);
+    assert.deepEqual(entry.unproven.map((c) => c.pin), [pki.intermediate2.pin]);
+
+    const text = await runCli(['pins', `127.0.0.1:${servers.appended.port}`, '--ca', paths.root.cert]);
+    const [proven, offPath] = text.stdout.split('not on the proven path');
+    assert.ok(offPath, text.stdout);
+    assert.ok(!proven.includes(pki.intermediate2.pin) && offPath.includes(pki.intermediate2.pin), text.stdout);
+  });
+
+  test('an untrusted server: the chain as served, trusted false and the reason; exit 0', async () => {
+    const result = await runCli(['pins', '--json', `127.0.0.1:${servers.rogue.port}`, '--ca', paths.root.cert]);
+    assert.equal(result.code, 0, result.stderr);
+    const [entry] = JSON.parse(result.stdout).results;
+    assert.equal(entry.trusted, false);
+    assert.match(entry.error, /self-signed certificate in certificate chain/);
+    assert.deepEqual(entry.chain.map((c) => c.pin), [pki.rogueLeaf.pin, pki.rogueIntermediate.pin, pki.rogueRoot.pin]);
+    const text = await runCli(['pins', `127.0.0.1:${servers.rogue.port}`, '--ca', paths.root.cert]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /untrusted: self-signed certificate in certificate chain/);
+  });
+
+  test('an IPv6 target, [::1]:port', async () => {
+    const result = await runCli(['pins', '--json', `[::1]:${servers.v6.port}`, '--ca', paths.root.cert]);
+    assert.equal(result.code, 0, result.stderr);
+    const [entry] = JSON.parse(result.stdout).results;
+    assert.equal(entry.host, '::1');
+    assert.equal(entry.trusted, true, entry.error);
+    assert.equal(entry.chain[0].pin, pki.leaf.pin);
+    const text = await runCli(['pins', `[::1]:${servers.v6.port}`, '--ca', paths.root.cert]);
+    assert.match(text.stdout, new RegExp(`^\\[::1\\]:${servers.v6.port}  trusted`));
+  });
+
+  test('many targets run concurrently, bounded by --concurrency, in order, one failure not hiding the rest', async () => {
+    const delay = 600;
+    const proxies = await Promise.all([1, 2, 3, 4].map(() => startDelayedProxy(servers.https.port, delay)));
+    try {
+      const targets = proxies.map((p) => `127.0.0.1:${p.port}`);
+      let started = Date.now();
+      const parallel = await runCli(['pins', '--json', ...targets, '--ca', paths.root.cert, '--concurrency', '4']);
+      const parallelMs = Date.now() - started;
+      assert.equal(parallel.code, 0, parallel.stderr);
+      assert.deepEqual(JSON.parse(parallel.stdout).results.map((r) => r.target), targets);
+      assert.ok(parallelMs < delay * 3, `4 targets at once took ${parallelMs} ms`);
+
+      started = Date.now();
+      const serial = await runCli(['pins', '--json', ...targets, '--ca', paths.root.cert, '--concurrency', '1']);
+      assert.equal(serial.code, 0, serial.stderr);
+      assert.ok(Date.now() - started >= delay * 4, 'one at a time with --concurrency 1');
+
+      const withMissing = await runCli(['pins', targets[0], join(dir, 'missing.pem'), targets[1], '--ca', paths.root.cert]);
+      assert.equal(withMissing.code, 2);
+      assert.equal(pinsOf(withMissing.stdout).filter((p) => p === pki.leaf.pin).length, 2, withMissing.stdout);
+      assert.match(withMissing.stderr, /^certpin: cannot read .*missing\.pem: no such file\n$/);
+    } finally {
+      await Promise.all(proxies.map((p) => p.close()));
+    }
+  });
+});

@@ -1,0 +1,122 @@
+// Helpers for CLI tests: run `node bin/certpin …` as a child process (asynchronously, so servers in
+// the test process keep answering), and a TLS server on IPv6 loopback, which servers.mjs does not offer.
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:tls';
+import { createServer as createTcpServer, connect as connectTcp } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+
+export const BIN = fileURLToPath(new URL('../../bin/certpin', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/**
+ * Runs the CLI; resolves `{ code, stdout, stderr }`. `env` is added to a copy of the environment
+ * without NO_COLOR/FORCE_COLOR, so output is plain unless a test asks otherwise. `uid`/`gid` run it as
+ * another user (to test permission errors when the tests run as root).
+ */
+export function runCli(args, { env = {}, cwd = ROOT, timeout = 30_000, uid, gid } = {}) {
+  const { NO_COLOR: _n, FORCE_COLOR: _f, ...base } = process.env;
+  return new Promise((resolve, reject) => {
+    const ids = uid === undefined ? {} : { uid, gid };
+    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'], ...ids });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeout);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: signal ? `killed by ${signal}` : code, stdout, stderr });
+    });
+  });
+}
+
+/** Runs any program (curl, openssl); one that cannot be started fails the test. */
+export function runProgram(command, args, { input } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk) => (stderr += chunk));
+    child.on('error', (error) => reject(new Error(`cannot run ${command}: ${error.message}; it must be installed for this test`)));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    if (input !== undefined) child.stdin.end(input);
+  });
+}
+
+/**
+ * Asserts the CLI failed the way every input or connection error must: exit `code`, nothing on stdout
+ * (unless allowed), exactly one `certpin: …` line on stderr, and no stack trace. Returns that line.
+ */
+export function assertOneLineError(result, { code = 2, pattern, stdoutAllowed = false } = {}) {
+  const context = `exit ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`;
+  assert.equal(result.code, code, context);
+  if (!stdoutAllowed) assert.equal(result.stdout, '', context);
+  const lines = result.stderr.split('\n').filter((line) => line !== '');
+  assert.equal(lines.length, 1, `expected one line on stderr\n${context}`);
+  assert.match(lines[0], /^certpin: \S/, context);
+  assert.doesNotMatch(result.stderr, /^\s+at /m, `no stack trace\n${context}`);
+  if (pattern) assert.match(lines[0], pattern, context);
+  return lines[0];
+}
+
+/** A TLS server on [::1]:0 serving `chain` (PKI entries, leaf first, the leaf's key used). */
+export async function startIpv6TlsServer(chain) {
+  const server = createServer({ key: chain[0].keyPem, cert: chain.map((c) => c.pem.trim()).join('\n') + '\n' });
+  const sockets = new Set();
+  server.on('secureConnection', (socket) => socket.on('error', () => {}));
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.on('tlsClientError', () => {});
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '::1', resolve);
+  });
+  return {
+    port: server.address().port,
+    close: () => new Promise((resolve) => {
+      server.close(() => resolve());
+      for (const socket of sockets) socket.destroy();
+    }),
+  };
+}
+
+/**
+ * A TCP proxy on 127.0.0.1:0 to `targetPort` that holds every connection for `delayMs` before
+ * forwarding: a slow server, to show that many targets are probed concurrently.
+ */
+export async function startDelayedProxy(targetPort, delayMs) {
+  const sockets = new Set();
+  const track = (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+  };
+  const server = createTcpServer((client) => {
+    track(client);
+    client.pause();
+    const timer = setTimeout(() => {
+      const upstream = connectTcp(targetPort, '127.0.0.1');
+      track(upstream);
+      upstream.on('connect', () => {
+        client.pipe(upstream).pipe(client);
+        client.resume();
+      });
+      upstream.on('close', () => client.destroy());
+      client.on('close', () => upstream.destroy());
+    }, delayMs);
+    client.on('close', () => clearTimeout(timer));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: server.address().port,
+    close: () => new Promise((resolve) => {
+      server.close(() => resolve());
+      for (const socket of sockets) socket.destroy();
+    }),
+  };
+}
