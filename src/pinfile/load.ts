@@ -159,11 +159,16 @@ export async function loadPolicy(path: string, options: LoadPolicyOptions = {}):
       const current = await stat(fullPath);
       if (!force && sameFile(lastStat, current)) return false;
       const text = await readFile(fullPath, 'utf8');
-      lastStat = current;
-      if (text === lastText) return false;
+      // Remember the file only once it was applied, so a failed read is retried on the next event.
+      lastStat = undefined;
+      if (text === lastText) {
+        lastStat = current;
+        return false;
+      }
       const next = parsePinFile(path, text).document;
       policy.update(toPolicyConfig(next, options.ca));
       lastText = text;
+      lastStat = current;
       reported.clear();
       if (pinFileChannel.hasSubscribers) pinFileChannel.publish({ path, event: 'reload', version: policy.version });
       return true;
