@@ -438,7 +438,9 @@ async function inspectServer(target: string, server: { host: string; port: numbe
  * Reads a certificate, bundle, key or CSR file, or connects to a TLS server, and describes what it
  * finds: the data behind `certpin pins`. For a server, `chain` is the verified path (leaf first) when
  * the server passes standard validation and the path is proven to a trust anchor; otherwise it is the
- * chain as served, with `trusted: false` and `error` saying why. No application data is ever sent.
+ * chain as served, with `trusted: false` and `error` saying why; `unproven` lists served certificates
+ * off the proven path. No application data is ever sent. A file is read, not validated: its objects
+ * come in file order, `trusted` is false and `host`/`port` are null.
  *
  * Throws `ERR_CERTPIN_INVALID_INPUT` for an unreadable file or a bad target, and an Error with Node's
  * `code` (ENOTFOUND, ECONNREFUSED, ETIMEDOUT, …) and a one-sentence message when the server cannot be

@@ -114,6 +114,8 @@ export async function main(argv: readonly string[], io: MainIo = { stdout: proce
   } catch (error) {
     const hint = error instanceof UsageError && command ? ` (see 'certpin help ${command.name}')` : '';
     io.stderr.write(`certpin: ${oneLine(error)}${hint}\n`);
+    // CERTPIN_DEBUG=1 adds the stack (and causes) for a bug report; users never see one otherwise.
+    if (io.env.CERTPIN_DEBUG && error instanceof Error && !(error instanceof UsageError)) io.stderr.write(`${error.stack ?? ''}\n`);
     return command?.errorExitCode ?? 2;
   }
 }
