@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CertpinError } from '../errors.js';
 import { validateConfig, type HostConfig, type PinRecord, type PinStatus, type PolicyConfig, type ValidatedConfig } from '../config.js';
 import { parsePin } from '../pin.js';
-import { parseHostPattern } from '../hosts.js';
+import { HostIndex, normalizeHostname, parseHostPattern } from '../hosts.js';
 
 /** A pin file as read from disk: the parsed document (edit it in place) and its validated form. */
 export interface PinFile {
@@ -60,6 +60,14 @@ function validatePinFileFields(document: Record<string, unknown>): void {
       }
     }
     if (!ok) throw new CertpinError('ERR_CERTPIN_INVALID_CONFIG', `${path}: expected a host name without wildcards, got ${JSON.stringify(value)}`);
+    // A probe host outside the pattern would make rotate record another server's keys for it.
+    const index = new HostIndex<true>();
+    const pattern = parseHostPattern(key);
+    index.add(pattern, true);
+    if (entry.includeSubdomains === true) index.add({ text: `**.${pattern.base}`, kind: 'any-labels', base: pattern.base }, true);
+    if (index.lookup(normalizeHostname(value as string)).length === 0) {
+      throw new CertpinError('ERR_CERTPIN_INVALID_CONFIG', `${path}: ${JSON.stringify(value)} does not match ${key}; name a server the entry covers`);
+    }
   }
 }
 
@@ -234,7 +242,10 @@ export async function acquireLock(path: string, options: UpdateOptions = {}): Pr
     info.createdAt = Date.now();
     const text = `${JSON.stringify(info)}\n`;
     try {
-      const handle = await open(lockPath, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY, 0o644);
+      const handle = await open(lockPath, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY, 0o644).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error;
+        throw Object.assign(new Error(`cannot write ${path}: the folder ${dirname(path)} does not exist`, { cause: error }), { code: 'ENOENT' });
+      });
       try {
         await handle.writeFile(text, 'utf8');
       } finally {

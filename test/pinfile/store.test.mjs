@@ -186,6 +186,10 @@ test('validation names the file, the field and the value at fault', async (t) =>
   });
   const probe = await pinFile(t, { hosts: { '*.example.test': { pins: [randomPin()], probeHost: '*.example.test' } } });
   await assert.rejects(readPinFile(probe), { message: /hosts\["\*\.example\.test"\]\.probeHost: expected a host name without wildcards, got "\*\.example\.test"/ });
+  const elsewhere = await pinFile(t, { hosts: { '*.example.test': { pins: [randomPin()], probeHost: 'www.example.org' } } });
+  await assert.rejects(readPinFile(elsewhere), { message: /probeHost: "www\.example\.org" does not match \*\.example\.test/ });
+  const fine = await pinFile(t, { hosts: { '*.example.test': { pins: [randomPin()], probeHost: 'www.example.test' } } });
+  assert.equal((await readPinFile(fine)).document.hosts['*.example.test'].probeHost, 'www.example.test');
 });
 
 test('an edit that would make the file invalid is refused and nothing is written', async (t) => {
