@@ -50,8 +50,9 @@ import keygen from './keygen.js';
 import lint from './lint.js';
 import exportCommand from './export.js';
 import metrics from './metrics.js';
+import demo from './demo.js';
 
-export const COMMANDS: readonly Command[] = [pins, verify, init, rotate, approve, reject, add, expiry, keygen, lint, exportCommand, metrics, collect];
+export const COMMANDS: readonly Command[] = [pins, verify, init, rotate, approve, reject, add, expiry, keygen, lint, exportCommand, metrics, collect, demo];
 
 export function findCommand(name: string): Command | undefined {
   return COMMANDS.find((command) => command.name === name);
