@@ -4,6 +4,7 @@ import { validateConfig, type HostRule, type PolicyConfig } from '../config.js';
 import { HostIndex, parseHostPattern } from '../hosts.js';
 import { parsePin } from '../pin.js';
 import type { InspectResult } from '../probe.js';
+import { parsePinFile } from '../pinfile/store.js';
 import { probeEntries, type ProbeEntriesOptions } from './round.js';
 
 export type LintRule =
@@ -241,5 +242,14 @@ export async function lintPinFile(path: string, options: LintPinFileOptions = {}
     const probes = await probeEntries(document as PolicyConfig, probeOptions);
     lintOptions.live = new Map(probes.map((p) => [p.entry, p.result]));
   }
-  return lintPolicy(document, lintOptions);
+  const findings = lintPolicy(document, lintOptions);
+  if (findings.length === 0) {
+    // The pin file has fields of its own (probeHost): a file lint passes must be one certpin can load.
+    try {
+      parsePinFile(path, text);
+    } catch (error) {
+      findings.push({ host: null, rule: 'invalid-entry', message: (error as Error).message, fix: 'correct the field named above (see the pin file schema)' });
+    }
+  }
+  return findings;
 }

@@ -97,13 +97,13 @@ describe('certpin expiry', () => {
       version: 1,
       hosts: {
         '127.0.0.1': { port: servers.ok.port, pins: [pki.intermediate.pin] },
-        'api.example.test': { port: servers.warning.port, probeHost: '127.0.0.1', pins: [pki.intermediate.pin] },
+        'api.example.test': { port: servers.warning.port, pins: [pki.intermediate.pin] },
         '*.example.test': { pins: [pki.intermediate.pin] },
       },
     }));
-    const result = await expiry('--config', config, '--json');
+    const result = await expiry('--config', config, '--json', '--resolve', `api.example.test:${servers.warning.port}:127.0.0.1`);
     assert.equal(result.code, 1, result.stderr);
-    assert.deepEqual(JSON.parse(result.stdout).results.map((r) => [r.target, r.status]), [[target('ok'), 'ok'], [target('warning'), 'warning']]);
+    assert.deepEqual(JSON.parse(result.stdout).results.map((r) => [r.target, r.status]), [[target('ok'), 'ok'], [`api.example.test:${servers.warning.port}`, 'warning']]);
     assert.match(result.stderr, /skipped \*\.example\.test: .*probeHost/);
     const file = join(dir, 'soon.pem');
     writeFileSync(file, pki.soonLeaf.pem);

@@ -68,10 +68,10 @@ describe('certpin lint', () => {
     writeFileSync(rootFile, pki.root.pem);
     const config = pinFile({
       '127.0.0.1': { port: server.port, expires: inDays(180), pins: [{ pin: pki.intermediate.pin, status: 'active' }, { pin: pki.root.pin, status: 'backup' }] },
-      'api.example.test': { port: server.port, probeHost: '127.0.0.1', ...good() },
+      'api.example.test': { port: server.port, ...good() },
     });
     assert.equal((await runCli(['lint', '--config', config])).code, 0, 'on paper both have a backup');
-    const result = await runCli(['lint', '--config', config, '--live', '--ca', rootFile, '--json']);
+    const result = await runCli(['lint', '--config', config, '--live', '--ca', rootFile, '--resolve', `api.example.test:${server.port}:127.0.0.1`, '--json']);
     assert.equal(result.code, 1, result.stderr);
     assert.deepEqual(JSON.parse(result.stdout).findings.map((f) => `${f.host} ${f.rule}`), ['127.0.0.1 no-pin-outside-chain']);
   });

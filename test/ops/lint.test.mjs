@@ -96,6 +96,12 @@ describe('lintPinFile', () => {
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, '{ "hosts": ');
     await assert.rejects(lintPinFile(bad), { code: 'ERR_CERTPIN_INVALID_CONFIG', message: /not valid JSON/ });
+    // what only the pin file checks (probeHost) is a finding too: a file lint passes is one certpin loads
+    const probeHost = join(dir, 'probehost.json');
+    writeFileSync(probeHost, JSON.stringify({ hosts: { 'api.example.com': { ...GOOD, expires: '2099-01-01', probeHost: 'elsewhere.example.org' } } }));
+    const findings = await lintPinFile(probeHost, { maxExpiresDays: 100_000 });
+    assert.deepEqual(findings.map((f) => [f.host, f.rule]), [[null, 'invalid-entry']]);
+    assert.match(findings[0].message, /probeHost/);
   });
 
   test('--live: no trusted pin outside the live chain, leaf pins by role, mismatch and unreachable hosts', async (t) => {
@@ -112,15 +118,16 @@ describe('lintPinFile', () => {
         // both trusted pins are in the chain: a backup in name only
         '127.0.0.1': { port: server.port, expires, pins: [{ pin: pki.intermediate.pin, status: 'active' }, { pin: pki.root.pin, status: 'backup' }] },
         // a leaf pin with a backup key held outside the chain: the setup for a server you run, no finding
-        'localhost': { port: server.port, probeHost: '127.0.0.1', expires, pins: [{ pin: pki.leaf.pin, status: 'active' }, { pin: pki.intermediate2.pin, status: 'backup' }] },
+        'localhost': { port: server.port, expires, pins: [{ pin: pki.leaf.pin, status: 'active' }, { pin: pki.intermediate2.pin, status: 'backup' }] },
         // leaf pin, no backup status: flagged by role
-        'api.example.test': { port: server.port, probeHost: '127.0.0.1', expires, pins: [{ pin: pki.leaf.pin, status: 'active' }, { pin: pki.leaf2.pin, status: 'active' }] },
+        'api.example.test': { port: server.port, expires, pins: [{ pin: pki.leaf.pin, status: 'active' }, { pin: pki.leaf2.pin, status: 'active' }] },
         // pins that do not match what the server presents
-        '*.example.test': { port: server.port, probeHost: '127.0.0.1', expires, pins: [{ pin: pki.rogueIntermediate.pin, status: 'active' }, { pin: pki.rogueRoot.pin, status: 'backup' }] },
-        'down.example.test': { port: downPort, probeHost: '127.0.0.1', expires, pins: [{ pin: pki.intermediate.pin, status: 'active' }, { pin: pki.intermediate2.pin, status: 'backup' }] },
+        '*.example.test': { port: server.port, probeHost: 'www.example.test', expires, pins: [{ pin: pki.rogueIntermediate.pin, status: 'active' }, { pin: pki.rogueRoot.pin, status: 'backup' }] },
+        'down.example.test': { port: downPort, expires, pins: [{ pin: pki.intermediate.pin, status: 'active' }, { pin: pki.intermediate2.pin, status: 'backup' }] },
       },
     }));
-    const findings = await lintPinFile(file, { live: true, ca: pki.root.pem, timeout: 3000 });
+    const resolve = ['localhost', 'api.example.test', 'www.example.test'].map((name) => `${name}:${server.port}:127.0.0.1`).concat(`down.example.test:${downPort}:127.0.0.1`);
+    const findings = await lintPinFile(file, { live: true, ca: pki.root.pem, resolve, timeout: 3000 });
     assert.deepEqual(rulesOf(findings), [
       '*.example.test:live-mismatch',
       '127.0.0.1:no-pin-outside-chain',

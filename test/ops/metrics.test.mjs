@@ -57,15 +57,16 @@ describe('collectMetrics', () => {
       version: 1,
       hosts: {
         '127.0.0.1': { port: good, pins: [pki.intermediate.pin, { pin: pki.intermediate2.pin, status: 'backup' }, { pin: pki.rogueRoot.pin, status: 'pending_review' }] },
-        'api.example.test': { port: good, probeHost: '127.0.0.1', pins: [pki.rogueIntermediate.pin] },
-        'down.example.test': { port: down, probeHost: '127.0.0.1', expires: '2030-01-01', pins: [pki.intermediate.pin] },
+        'api.example.test': { port: good, pins: [pki.rogueIntermediate.pin] },
+        'down.example.test': { port: down, expires: '2030-01-01', pins: [pki.intermediate.pin] },
         '*.example.test': { pins: [pki.root.pin, pki.intermediate.pin] },
       },
     };
-    const text = await collectMetrics(config, { ca: pki.root.pem, timeout: 3000, now: Date.parse('2026-01-01T00:00:00Z') });
+    const resolve = [`api.example.test:${good}:127.0.0.1`, `down.example.test:${down}:127.0.0.1`];
+    const text = await collectMetrics(config, { ca: pki.root.pem, resolve, timeout: 3000, now: Date.parse('2026-01-01T00:00:00Z') });
     await assertPromtoolAccepts(text);
     const s = samples(text);
-    const at = (host, port) => `{host="${host}",target="127.0.0.1:${port}"}`;
+    const at = (host, port) => `{host="${host}",target="${host}:${port}"}`;
     assert.equal(s[`certpin_probe_success${at('127.0.0.1', good)}`], 1);
     assert.equal(s[`certpin_pin_match${at('127.0.0.1', good)}`], 1);
     assert.equal(s[`certpin_chain_earliest_expiry_timestamp_seconds${at('127.0.0.1', good)}`], Math.floor(Date.parse(pki.soonLeaf.cert.validTo) / 1000));
