@@ -1,0 +1,379 @@
+/**
+ * The process-wide hook: `node --import certpin/register app.js` (or `--require certpin/register`,
+ * or either in `NODE_OPTIONS`) pins every TLS client of the process to the pin file named by
+ * `CERTPIN_CONFIG`, with no change to the application.
+ *
+ * Every TLS client in Node opens its connections through the `connect` export of `node:tls`, looked up
+ * on the module object at call time: `https.Agent` (so `https.get`, axios, got, ws), `http2.connect`,
+ * and undici (Node's bundled copy behind global `fetch`, and the npm package), checked on Node 20 and
+ * 24. That one export is replaced, so pins hold whichever agent or dispatcher does the pooling, also
+ * one installed with `setGlobalDispatcher` after this hook ran.
+ *
+ * This module has no top-level await, so that the CommonJS entry can `require()` it.
+ * @packageDocumentation
+ */
+import { channel } from 'node:diagnostics_channel';
+import { readFileSync, watch, writeSync, type FSWatcher } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
+import { basename, dirname, resolve } from 'node:path';
+import tls, { type ConnectionOptions, type PeerCertificate, type TLSSocket } from 'node:tls';
+import { candidatesFromLegacy, TrustStore } from './chain.js';
+import type { CaInput, PolicyConfig, ValidatedConfig } from './config.js';
+import { CertpinError } from './errors.js';
+import { normalizeHostname } from './hosts.js';
+import { readCertificates } from './pem.js';
+import { PinPolicy } from './policy.js';
+import { parsePinFile } from './pinfile/store.js';
+import { hardenTlsOptions } from './transports/tls.js';
+
+type IdentityCheck = (hostname: string, cert: PeerCertificate) => Error | undefined;
+
+/** What a connection was verified as, by certpin, and under which policy version (G2). */
+interface Verified {
+  hostname: string;
+  cert: PeerCertificate;
+  /** The caller's `ca`, when the chain was proven against it rather than the policy's store. */
+  callerCa: CaInput | undefined;
+  storeId: number;
+  version: number;
+}
+
+interface ConnectionState {
+  readonly hardened: boolean;
+  readonly names: readonly string[];
+  socket?: TLSSocket;
+  /** Set once certpin verified the connection, or resumed a session it had verified. */
+  verified?: Verified;
+  /** The session offered for resumption, when certpin let one through. */
+  offered?: Verified;
+}
+
+/** A pin file read and validated, with the trust store it names (if any). */
+interface Loaded {
+  readonly text: string;
+  readonly config: PolicyConfig;
+  readonly validated: ValidatedConfig;
+}
+
+const REGISTERED = Symbol.for('certpin.register');
+const READ_ERRORS: Record<string, string> = { ENOENT: 'no such file', EISDIR: 'it is a folder', EACCES: 'permission denied' };
+const pinFileChannel = channel('certpin:pinfile');
+
+/** One line on stderr and a non-zero exit: a process that was asked to be pinned never runs unpinned. */
+function refuseToStart(message: string): never {
+  writeSync(2, `certpin: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
+  process.exit(78); // EX_CONFIG (sysexits.h): the configuration is missing or invalid
+}
+
+/**
+ * Reads and validates the pin file, and the CA bundle it names in `settings.caFile` (relative to the
+ * file's folder). The bundle replaces the process's roots, as `ca` does in a policy (SPEC 4); without
+ * it the process's own trust store applies: Node's roots and `NODE_EXTRA_CA_CERTS`.
+ */
+function readPinFileSync(path: string, text = readFileSync(path, 'utf8')): Loaded {
+  const { document, validated } = parsePinFile(path, text);
+  const { ca: _notPartOfTheFormat, ...config } = document as PolicyConfig;
+  const caFile = config.settings?.caFile;
+  if (caFile === undefined) return { text, config, validated };
+  if (typeof caFile !== 'string' || caFile === '') {
+    throw new CertpinError('ERR_CERTPIN_INVALID_CONFIG', `${path}: settings.caFile: expected the path of a PEM bundle, got ${JSON.stringify(caFile)}`);
+  }
+  const caPath = resolve(dirname(path), caFile);
+  let ca: Buffer;
+  try {
+    ca = readFileSync(caPath);
+    if (readCertificates(ca, caPath).length === 0) throw new Error('it holds no certificate');
+  } catch (error) {
+    throw new CertpinError('ERR_CERTPIN_INVALID_CONFIG', `${path}: settings.caFile: cannot use ${caPath}: ${(error as Error).message}`, { cause: error });
+  }
+  return { text, config: { ...config, ca }, validated };
+}
+
+/**
+ * The pin file in force. The policy itself is built on first use: building it loads the trust store
+ * (Node's ~140 roots), which costs more than the whole rest of startup, and a process that never
+ * opens a TLS connection to a pinned host should not pay for it.
+ */
+class PinFileState {
+  readonly path: string;
+  #loaded: Loaded;
+  #policy: PinPolicy | undefined;
+
+  constructor(path: string, loaded: Loaded) {
+    this.path = path;
+    this.#loaded = loaded;
+  }
+
+  get text(): string {
+    return this.#loaded.text;
+  }
+
+  get policy(): PinPolicy {
+    this.#policy ??= new PinPolicy(this.#loaded.config);
+    return this.#policy;
+  }
+
+  /** The version connections are tagged with; 0 until the policy is built (no connection is tagged yet). */
+  get version(): number {
+    return this.#policy?.version ?? 0;
+  }
+
+  /** Whether connections to `hostname` are subject to the policy: the host has pins, or `unpinned` is `deny`. */
+  governs(hostname: string): boolean {
+    const validated = this.#loaded.validated;
+    if (validated.unpinned === 'deny') return true;
+    try {
+      return validated.index.lookup(normalizeHostname(hostname)).length > 0;
+    } catch {
+      return true; // a name certpin cannot read is checked, and refused there if need be
+    }
+  }
+
+  apply(loaded: Loaded): void {
+    this.#policy?.update(loaded.config);
+    this.#loaded = loaded;
+  }
+}
+
+/** The names Node may check the certificate against (`_tls_wrap.js`: servername, host, the socket's host, 'localhost'). */
+function candidateNames(options: ConnectionOptions & { hostname?: unknown }): string[] {
+  const names: string[] = [];
+  for (const value of [options.servername, options.host, options.hostname, (options.socket as { _host?: unknown } | undefined)?._host]) {
+    if (typeof value === 'string' && value !== '') names.push(value);
+  }
+  if (names.length === 0) names.push('localhost');
+  return names;
+}
+
+/** `tls.connect(options[, cb])`, `(port[, host][, options][, cb])` and `(path[, options][, cb])`, as one options object. */
+function normalizeConnectArgs(args: unknown[]): [ConnectionOptions, (() => void) | undefined] {
+  const callback = typeof args[args.length - 1] === 'function' ? (args[args.length - 1] as () => void) : undefined;
+  const [first, second, third] = args;
+  if (first !== null && typeof first === 'object') return [{ ...(first as ConnectionOptions) }, callback];
+  const options: ConnectionOptions & { path?: string } = {};
+  if (typeof first === 'string' && !/^\d+$/.test(first)) options.path = first;
+  else if (first !== undefined && typeof first !== 'function') {
+    options.port = Number(first);
+    if (typeof second === 'string') options.host = second;
+  }
+  const extra = second !== null && typeof second === 'object' ? second : third !== null && typeof third === 'object' ? third : undefined;
+  if (extra) Object.assign(options, extra);
+  return [options, callback];
+}
+
+/**
+ * Installs the hook. Connections to hosts the pin file does not govern keep their options untouched
+ * (standard validation, as the application asked for it); connections to governed hosts get certpin's
+ * handshake check with `rejectUnauthorized` forced on and renegotiation refused (G1, G3, G5), and
+ * resume only TLS sessions certpin verified, re-checked under the policy in force (G2).
+ */
+function install(state: PinFileState): () => void {
+  const originalConnect = tls.connect as unknown as (...args: unknown[]) => TLSSocket;
+  const sessions = new WeakMap<Buffer, Verified>();
+  const live = new Map<TLSSocket, ConnectionState>();
+  const callerStores = new Map<unknown, TrustStore>();
+
+  const storeOf = (policy: PinPolicy, callerCa: CaInput | undefined): TrustStore => {
+    if (policy.ca !== undefined || callerCa === undefined) return policy.trustStore;
+    let store = callerStores.get(callerCa);
+    if (!store) {
+      if (callerStores.size >= 100) callerStores.clear();
+      store = TrustStore.from(callerCa, 'the ca option');
+      callerStores.set(callerCa, store);
+    }
+    return store;
+  };
+
+  /** Whether a connection verified under an older version still passes the policy now in force. */
+  const stillTrusted = (verified: Verified, hostname: string): boolean => {
+    const policy = state.policy;
+    if (normalizeHostname(verified.hostname) !== normalizeHostname(hostname)) return false;
+    if (verified.version === policy.version) return true;
+    const store = storeOf(policy, verified.callerCa);
+    const result = policy.checkCertInfos(verified.hostname, candidatesFromLegacy(verified.cert), { trustStore: store });
+    if (!result.ok || result.violation || (!result.anchored && store.id !== verified.storeId)) return false;
+    verified.version = policy.version;
+    verified.storeId = store.id;
+    return true;
+  };
+
+  const hardened = (options: ConnectionOptions, connection: ConnectionState): ConnectionOptions => {
+    const policy = state.policy;
+    const callerCheck = options.checkServerIdentity as IdentityCheck | undefined;
+    const callerCa = policy.ca === undefined ? (options.ca as CaInput | undefined) : undefined;
+    // Runs after certpin's check passed: records what was verified, for the session it will issue.
+    const recordVerified: IdentityCheck = (hostname, cert) => {
+      const error = callerCheck?.(hostname, cert);
+      if (error === undefined) {
+        connection.verified = { hostname, cert, callerCa, storeId: storeOf(policy, callerCa).id, version: policy.version };
+      }
+      return error;
+    };
+    const result = hardenTlsOptions(policy, { ...options, checkServerIdentity: recordVerified }, 443);
+    const session = options.session;
+    const offered = session === undefined ? undefined : sessions.get(session);
+    if (session !== undefined && offered !== undefined && connection.names.some((name) => stillTrusted(offered, name))) {
+      result.session = session;
+      connection.offered = offered;
+    }
+    return result;
+  };
+
+  const passThrough = (options: ConnectionOptions, connection: ConnectionState): ConnectionOptions => {
+    const callerCheck = options.checkServerIdentity as IdentityCheck | undefined;
+    return {
+      ...options,
+      // The host was not pinned when the connection started; if a reload pinned it since, refuse.
+      checkServerIdentity: (hostname, cert) => {
+        if (state.governs(hostname)) {
+          const error = becamePinned(hostname);
+          // The caller may have turned rejectUnauthorized off, which would let the returned error pass.
+          if (connection.socket) closeSocket(connection.socket, error);
+          return error;
+        }
+        return (callerCheck ?? tls.checkServerIdentity)(hostname, cert);
+      },
+    };
+  };
+
+  function pinnedConnect(this: unknown, ...args: unknown[]): TLSSocket {
+    const [options, callback] = normalizeConnectArgs(args);
+    const names = candidateNames(options);
+    const connection: ConnectionState = { hardened: names.some((name) => state.governs(name)), names };
+    const final = connection.hardened ? hardened(options, connection) : passThrough(options, connection);
+    const socket = callback === undefined ? originalConnect.call(this, final) : originalConnect.call(this, final, callback);
+    connection.socket = socket;
+    live.set(socket, connection);
+    socket.once('close', () => live.delete(socket));
+    if (connection.hardened) {
+      const version = state.version;
+      // Before any listener of the caller's, which could write as soon as the handshake is done.
+      socket.prependOnceListener('secureConnect', () => {
+        if (!socket.isSessionReused()) return;
+        // A resumed handshake skips checkServerIdentity (NODE-TLS-NOTES 1): it stands only on a session
+        // certpin verified, still trusted under the policy now in force.
+        if (connection.offered && (state.version === version || connection.names.some((name) => stillTrusted(connection.offered!, name)))) {
+          connection.verified = connection.offered;
+        } else {
+          socket.destroy(policyChanged(connection.names[0] ?? 'the host'));
+        }
+      });
+      socket.on('session', (session: Buffer) => {
+        if (connection.verified) sessions.set(session, connection.verified);
+      });
+    }
+    return socket;
+  }
+
+  /** After a reload: every open connection must pass the new policy, or is closed (G2). */
+  const recheckConnections = (): void => {
+    for (const [socket, connection] of live) {
+      if (socket.destroyed) continue;
+      const name = connection.names.find((n) => state.governs(n));
+      if (!connection.hardened) {
+        if (name !== undefined) closeSocket(socket, becamePinned(name));
+        continue;
+      }
+      const verified = connection.verified;
+      // Still in its handshake: certpin's check reads the policy when it runs.
+      if (verified === undefined) continue;
+      if (!stillTrusted(verified, verified.hostname)) closeSocket(socket, policyChanged(verified.hostname));
+    }
+  };
+
+  Object.defineProperty(pinnedConnect, 'name', { value: 'connect' });
+  tls.connect = pinnedConnect as unknown as typeof tls.connect;
+  // `import { connect } from 'node:tls'` in application code reads the patched function too.
+  syncBuiltinESMExports();
+  return recheckConnections;
+}
+
+function closeSocket(socket: TLSSocket, error: Error): void {
+  // A socket nobody listens to for errors would turn the error into an uncaught exception.
+  socket.destroy(socket.listenerCount('error') > 0 ? error : undefined);
+}
+
+function becamePinned(hostname: string): CertpinError {
+  return new CertpinError(
+    'ERR_CERTPIN_MISMATCH',
+    `certpin: the pin file now governs ${hostname}, which was connected to without pins; the connection was closed, retry it`,
+  );
+}
+
+function policyChanged(hostname: string): CertpinError {
+  return new CertpinError(
+    'ERR_CERTPIN_MISMATCH',
+    `certpin: the pin file changed and the connection to ${hostname} no longer passes it; the connection was closed`,
+  );
+}
+
+/**
+ * Follows the pin file: its folder is watched (pin files are replaced by rename), a valid new version
+ * is applied and every open connection re-checked; an invalid one is reported once as a
+ * `CertpinWarning` and the last valid pins stay in force. The watcher keeps no process alive.
+ */
+function follow(state: PinFileState, onReload: () => void): FSWatcher | undefined {
+  const name = basename(state.path);
+  const reported = new Set<string>();
+  let timer: NodeJS.Timeout | undefined;
+  const reload = (): void => {
+    timer = undefined;
+    let loaded: Loaded;
+    try {
+      const text = readFileSync(state.path, 'utf8');
+      if (text === state.text) return;
+      loaded = readPinFileSync(state.path, text);
+    } catch (error) {
+      const message = (error as Error).message;
+      if (pinFileChannel.hasSubscribers) pinFileChannel.publish({ path: state.path, event: 'error', error });
+      if (!reported.has(message)) {
+        reported.add(message);
+        process.emitWarning(message, { type: 'CertpinWarning', detail: 'certpin/register keeps the last valid pin file in force.' });
+      }
+      return;
+    }
+    reported.clear();
+    state.apply(loaded);
+    onReload();
+    if (pinFileChannel.hasSubscribers) pinFileChannel.publish({ path: state.path, event: 'reload', version: state.version });
+  };
+  try {
+    const watcher = watch(dirname(state.path), { persistent: false }, (_event, filename) => {
+      if (filename !== null && filename !== name) return;
+      if (timer !== undefined) clearTimeout(timer);
+      timer = setTimeout(reload, 100);
+      timer.unref();
+    });
+    watcher.on('error', (error) => process.emitWarning(`certpin: stopped following ${state.path}: ${error.message}`, { type: 'CertpinWarning' }));
+    return watcher;
+  } catch (error) {
+    process.emitWarning(`certpin: cannot follow ${state.path} for changes: ${(error as Error).message}`, { type: 'CertpinWarning' });
+    return undefined;
+  }
+}
+
+function register(): void {
+  const registry = globalThis as { [REGISTERED]?: string };
+  if (registry[REGISTERED] !== undefined) return; // both --require and --import, or two copies of certpin
+  const configured = process.env.CERTPIN_CONFIG;
+  if (configured === undefined || configured.trim() === '') {
+    refuseToStart('CERTPIN_CONFIG is not set: certpin/register needs it to name the pin file to enforce, e.g. CERTPIN_CONFIG=/etc/myapp/pins.json');
+  }
+  const path = resolve(configured);
+  let loaded: Loaded;
+  try {
+    loaded = readPinFileSync(path);
+  } catch (error) {
+    const err = error as NodeJS.ErrnoException;
+    refuseToStart(
+      err.syscall === undefined
+        ? `invalid pin file (CERTPIN_CONFIG): ${err.message}`
+        : `cannot read the pin file ${path} (CERTPIN_CONFIG): ${READ_ERRORS[err.code ?? ''] ?? err.message} (${err.code ?? 'error'})`,
+    );
+  }
+  const state = new PinFileState(path, loaded);
+  follow(state, install(state));
+  registry[REGISTERED] = path;
+}
+
+register();
