@@ -90,23 +90,51 @@ let storeIds = 0;
  */
 export class TrustStore {
   readonly id = ++storeIds;
-  /** PEM text of every anchor, for the `ca` option of `tls.connect`. */
-  readonly pems: readonly string[];
-  readonly #anchors = new Map<string, CertInfo>();
-  readonly #bySubject = new Map<string, CertInfo[]>();
+  #load: (() => X509Certificate[]) | undefined;
+  #certificates: readonly X509Certificate[] | undefined;
+  #pems: readonly string[] | undefined;
+  #fingerprints: Set<string> | undefined;
+  #bySubject: Map<string, X509Certificate[]> | undefined;
 
-  constructor(certificates: X509Certificate[]) {
-    const pems: string[] = [];
-    for (const x509 of certificates) {
-      const info = certInfo(x509);
-      if (this.#anchors.has(info.fingerprint256)) continue;
-      this.#anchors.set(info.fingerprint256, info);
-      const list = this.#bySubject.get(x509.subject);
-      if (list) list.push(info);
-      else this.#bySubject.set(x509.subject, [info]);
-      pems.push(x509.toString());
+  /**
+   * Indexing is deferred to the first lookup: building the default store eagerly (pins, fingerprints
+   * and names of ~150 roots) would cost every process that merely creates a policy.
+   */
+  constructor(certificates: X509Certificate[] | (() => X509Certificate[])) {
+    if (typeof certificates === 'function') this.#load = certificates;
+    else this.#certificates = certificates;
+  }
+
+  get #all(): readonly X509Certificate[] {
+    if (!this.#certificates) {
+      this.#certificates = this.#load?.() ?? [];
+      this.#load = undefined;
     }
-    this.pems = pems;
+    return this.#certificates;
+  }
+
+  #index(): { fingerprints: Set<string>; bySubject: Map<string, X509Certificate[]> } {
+    if (!this.#fingerprints || !this.#bySubject) {
+      const fingerprints = new Set<string>();
+      const bySubject = new Map<string, X509Certificate[]>();
+      for (const x509 of this.#all) {
+        const fingerprint = x509.fingerprint256;
+        if (fingerprints.has(fingerprint)) continue;
+        fingerprints.add(fingerprint);
+        const list = bySubject.get(x509.subject);
+        if (list) list.push(x509);
+        else bySubject.set(x509.subject, [x509]);
+      }
+      this.#fingerprints = fingerprints;
+      this.#bySubject = bySubject;
+    }
+    return { fingerprints: this.#fingerprints, bySubject: this.#bySubject };
+  }
+
+  /** PEM text of every anchor, for the `ca` option of `tls.connect`. */
+  get pems(): readonly string[] {
+    this.#pems ??= this.#all.map((x509) => x509.toString());
+    return this.#pems;
   }
 
   /** A store of the given PEM/DER bundles (a `ca` option). Throws `ERR_CERTPIN_INVALID_INPUT` for bad input. */
@@ -123,30 +151,32 @@ export class TrustStore {
    */
   static default(): TrustStore {
     if (!TrustStore.#default) {
-      const certificates = rootCertificates.flatMap((pem) => readCertificates(pem, 'a Node root certificate'));
       const extra = process.env.NODE_EXTRA_CA_CERTS;
-      if (extra) {
-        try {
-          certificates.push(...readCertificates(readFileSync(extra), extra));
-        } catch {
-          // Node itself only warns about an unreadable NODE_EXTRA_CA_CERTS and goes on without it.
+      TrustStore.#default = new TrustStore(() => {
+        const certificates = rootCertificates.map((pem) => new X509Certificate(pem));
+        if (extra) {
+          try {
+            certificates.push(...readCertificates(readFileSync(extra), extra));
+          } catch {
+            // Node itself only warns about an unreadable NODE_EXTRA_CA_CERTS and goes on without it.
+          }
         }
-      }
-      TrustStore.#default = new TrustStore(certificates);
+        return certificates;
+      });
     }
     return TrustStore.#default;
   }
 
   get size(): number {
-    return this.#anchors.size;
+    return this.#index().fingerprints.size;
   }
 
   has(cert: CertInfo): boolean {
-    return this.#anchors.has(cert.fingerprint256);
+    return this.#index().fingerprints.has(cert.fingerprint256);
   }
 
   issuersOf(cert: CertInfo): readonly CertInfo[] {
-    return this.#bySubject.get(cert.x509.issuer) ?? [];
+    return (this.#index().bySubject.get(cert.x509.issuer) ?? []).map(certInfo);
   }
 }
 
