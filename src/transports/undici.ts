@@ -1,4 +1,4 @@
-import { Agent, Dispatcher, EnvHttpProxyAgent, ProxyAgent, fetch as undiciFetch, Request as UndiciRequest } from 'undici';
+import { Agent, Dispatcher, EnvHttpProxyAgent, ProxyAgent, buildConnector as buildUndiciConnector, fetch as undiciFetch, Request as UndiciRequest } from 'undici';
 import type { buildConnector } from 'undici';
 import type { ConnectionOptions } from 'node:tls';
 import type { PinPolicy } from '../policy.js';
@@ -152,12 +152,12 @@ export class PinnedDispatcher extends Dispatcher {
       hardenTlsOptions(this.policy, { ...(connect as ConnectionOptions | undefined), ...(extra as ConnectionOptions | undefined) }, 443);
     let inner: Dispatcher;
     if (proxy === undefined) {
-      inner = new Agent({ ...agentOptions, connect: originTls() as PinnedConnectOptions });
+      inner = new Agent({ ...agentOptions, connect: this.#connector(originTls()) });
     } else if (proxy === 'env') {
       // The no-proxy hosts go through an Agent (`connect`), the proxied ones through ProxyAgents
       // (`requestTls`, NODE-TLS-NOTES 6): both are hardened.
-      const tls = originTls() as PinnedConnectOptions;
-      inner = new EnvHttpProxyAgent({ ...agentOptions, connect: tls, requestTls: tls } as EnvHttpProxyAgent.Options);
+      const tls = originTls();
+      inner = new EnvHttpProxyAgent({ ...agentOptions, connect: this.#connector(tls), requestTls: tls } as unknown as EnvHttpProxyAgent.Options);
     } else {
       const proxyOptions: Omit<ProxyAgent.Options, 'factory'> =
         typeof proxy === 'string' || proxy instanceof URL ? { uri: String(proxy) } : proxy;
@@ -170,6 +170,26 @@ export class PinnedDispatcher extends Dispatcher {
       });
     }
     return inner;
+  }
+
+  /**
+   * One connector per policy version, shared by every origin pool. undici drops an origin's pool when
+   * its last connection closes, and a pool built from `connect` options takes its TLS session cache
+   * with it: a shared connector keeps session resumption working across that churn (SPEC 10), and
+   * is dropped with the inner agent when the policy changes (G2).
+   */
+  #connector(tls: ConnectionOptions): buildConnector.connector {
+    const o = this.#options;
+    const settings: Record<string, unknown> = {};
+    if (o.allowH2 !== undefined) settings.allowH2 = o.allowH2;
+    if (o.maxCachedSessions !== undefined) settings.maxCachedSessions = o.maxCachedSessions;
+    if (o.socketPath !== undefined) settings.socketPath = o.socketPath;
+    if (o.connectTimeout !== undefined) settings.timeout = o.connectTimeout;
+    if (typeof o.autoSelectFamily === 'boolean') {
+      settings.autoSelectFamily = o.autoSelectFamily;
+      settings.autoSelectFamilyAttemptTimeout = o.autoSelectFamilyAttemptTimeout;
+    }
+    return buildUndiciConnector({ ...settings, ...tls } as PinnedConnectOptions);
   }
 
   #current(): Dispatcher {
