@@ -25,6 +25,12 @@ const withVersion = (key: string, version: number): string => `${key.slice(0, ke
 /**
  * An `https.Agent` whose every connection is checked against a {@link PinPolicy} during the
  * handshake. Build it with {@link pinnedAgent}.
+ *
+ * @example
+ * ```js
+ * const agent = pinnedAgent(policy, { maxSockets: 16 })
+ * https.get('https://api.example.com/', { agent }, (res) => res.resume())
+ * ```
  */
 export class PinnedAgent extends Agent {
   readonly policy: PinPolicy;

@@ -4,12 +4,27 @@ import type { ConnectionOptions } from 'node:tls';
 import type { PinPolicy } from '../policy.js';
 import { hardenTlsOptions, policyChangedError } from './tls.js';
 
-/** Connection options for the origin: `lookup`, `localAddress`, `ca`, `timeout`, `servername`… (never a function). */
+/**
+ * Connection options for the origin: `lookup`, `localAddress`, `ca`, `timeout`, `servername`… (never a
+ * function).
+ *
+ * @example
+ * ```js
+ * const dispatcher = pinnedDispatcher(policy, { connect: { lookup: myResolver, timeout: 5000 } })
+ * ```
+ */
 export type PinnedConnectOptions = buildConnector.BuildOptions;
 
 /**
  * Options of {@link pinnedDispatcher} and {@link pinnedFetch}: undici `Agent` options (pool sizes,
- * timeouts, `allowH2`, …) plus `connect` and `proxy`.
+ * timeouts, `allowH2`, …) plus `connect` and `proxy`. A `factory` is refused: it could build pools
+ * without the check.
+ *
+ * @example
+ * ```js
+ * const options = { connections: 8, connect: { localAddress: '10.0.0.5' }, proxy: 'http://proxy.corp:3128' }
+ * const fetch = pinnedFetch(policy, options)
+ * ```
  */
 export interface PinnedDispatcherOptions extends Omit<Agent.Options, 'connect' | 'factory'> {
   /**
@@ -124,6 +139,13 @@ function validateOptions(options: unknown): PinnedDispatcherOptions {
 /**
  * An undici `Dispatcher` whose every connection is checked against a {@link PinPolicy} during the
  * handshake. Build it with {@link pinnedDispatcher}.
+ *
+ * @example
+ * ```js
+ * const dispatcher = pinnedDispatcher(policy)
+ * await request('https://api.example.com/', { dispatcher })
+ * await dispatcher.close()
+ * ```
  *
  * It holds an inner undici `Agent` (or `ProxyAgent` / `EnvHttpProxyAgent`) bound to one policy
  * version. When the policy changes, the next dispatch replaces it and closes the old one gracefully,
@@ -261,7 +283,16 @@ export function pinnedDispatcher(policy: PinPolicy, options: PinnedDispatcherOpt
   return new PinnedDispatcher(policy, options);
 }
 
-/** A `fetch` bound to a pinned dispatcher, which it exposes (close it when done). */
+/**
+ * A `fetch` bound to a pinned dispatcher, which it exposes (close it when done).
+ *
+ * @example
+ * ```js
+ * const fetch = pinnedFetch(policy)
+ * await fetch('https://api.example.com/')
+ * await fetch.dispatcher.close()
+ * ```
+ */
 export type PinnedFetch = typeof globalThis.fetch & { readonly dispatcher: PinnedDispatcher };
 
 /** A Request from another copy of undici (Node's global `Request`): rebuilt, since undici's fetch reads only its own. */
