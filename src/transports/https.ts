@@ -73,6 +73,8 @@ export class PinnedAgent extends Agent {
     if (socket) {
       socket[kVersion] = version;
       guardResumption(socket, this.policy, version);
+      // Also refused per socket, in case a caller's own secureContext lacks SSL_OP_NO_RENEGOTIATION (G5).
+      socket.disableRenegotiation?.();
     }
     return socket;
   }

@@ -1,6 +1,6 @@
 import { Agent, Dispatcher, EnvHttpProxyAgent, ProxyAgent, buildConnector as buildUndiciConnector, fetch as undiciFetch, Request as UndiciRequest } from 'undici';
 import type { buildConnector } from 'undici';
-import type { ConnectionOptions } from 'node:tls';
+import { createSecureContext, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import type { PinPolicy } from '../policy.js';
 import { hardenTlsOptions, policyChangedError } from './tls.js';
 
@@ -211,7 +211,16 @@ export class PinnedDispatcher extends Dispatcher {
       settings.autoSelectFamily = o.autoSelectFamily;
       settings.autoSelectFamilyAttemptTimeout = o.autoSelectFamilyAttemptTimeout;
     }
-    return buildUndiciConnector({ ...settings, ...tls } as PinnedConnectOptions);
+    // One TLS context for every connection of this version, instead of one per connection (parsing
+    // the trust store each time); renegotiation is refused on each socket too, in case a caller's own
+    // secureContext lacks SSL_OP_NO_RENEGOTIATION (G5).
+    const secureContext = tls.secureContext ?? createSecureContext(tls);
+    const connect = buildUndiciConnector({ ...settings, ...tls, secureContext } as PinnedConnectOptions);
+    return (options, callback) => {
+      const socket = connect(options, callback) as unknown as Partial<TLSSocket>;
+      socket.disableRenegotiation?.();
+      return socket as unknown as ReturnType<buildConnector.connector>;
+    };
   }
 
   #current(): Dispatcher {
