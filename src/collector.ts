@@ -5,10 +5,24 @@ import type { AddressInfo } from 'node:net';
 import { spkiPin } from './pin.js';
 import { formatName } from './pem.js';
 
-/** `rfc7469`: HPKP-style reports, certpin's own included; `trustkit`: reports from TrustKit (iOS/macOS) apps. */
+/**
+ * `rfc7469`: HPKP-style reports, certpin's own included; `trustkit`: reports from TrustKit (iOS/macOS) apps.
+ *
+ * @example
+ * ```js
+ * createCollector({ onReport: (report) => metrics.increment('pin_reports', { format: report.format }) })
+ * ```
+ */
 export type ReportFormat = 'rfc7469' | 'trustkit';
 
-/** A report the collector accepted, normalised across both formats. */
+/**
+ * A report the collector accepted, normalised across both formats.
+ *
+ * @example
+ * ```js
+ * createCollector({ onReport: (report) => alert(`${report.hostname}: ${report.reason} (leaf ${report.leaf?.subject ?? 'unknown'})`) })
+ * ```
+ */
 export interface CollectedReport {
   /** When the collector received it (ISO 8601): unlike the report's own `date-time`, not the reporter's clock. */
   receivedAt: string;
@@ -30,6 +44,14 @@ export interface CollectedReport {
   report: Record<string, unknown>;
 }
 
+/**
+ * Options of {@link createCollector} and {@link startCollector}.
+ *
+ * @example
+ * ```js
+ * const collector = createCollector({ out: 'reports.jsonl', dedupWindowMs: 60 * 60_000, onReport: (_report, line) => console.log(line) })
+ * ```
+ */
 export interface CollectorOptions {
   /** A file to which every new report is appended as one JSON line. */
   out?: string;
@@ -43,7 +65,18 @@ export interface CollectorOptions {
   onReport?: (report: CollectedReport, line: string) => void;
 }
 
-/** A collector not bound to a server: mount `handler` on any `http` or `https` server. */
+/**
+ * A collector not bound to a server: mount `handler` on any `http` or `https` server.
+ *
+ * @example
+ * ```js
+ * import { createServer } from 'node:http'
+ * import { createCollector } from 'certpin'
+ * const collector = createCollector({ out: 'reports.jsonl' })
+ * createServer(collector.handler).listen(8080)
+ * setInterval(() => console.log(`${collector.accepted} new, ${collector.duplicates} repeated`), 60_000)
+ * ```
+ */
 export interface Collector {
   readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
   /** New reports accepted so far. */
@@ -56,6 +89,17 @@ export interface Collector {
   flush(): Promise<void>;
 }
 
+/**
+ * A collector listening on its own HTTP server, from {@link startCollector}.
+ *
+ * @example
+ * ```js
+ * import { startCollector } from 'certpin'
+ * const collector = await startCollector({ host: '127.0.0.1', port: 8080, out: 'reports.jsonl' })
+ * console.log(`reportUri: ${collector.url}`)
+ * process.once('SIGTERM', () => collector.close())
+ * ```
+ */
 export interface RunningCollector extends Collector {
   readonly host: string;
   readonly port: number;
@@ -163,6 +207,12 @@ function identity(report: CollectedReport): string {
 /**
  * One line for a person watching the collector:
  * `2026-11-28T10:00:00.000Z api.example.com:443 mismatch report-only leaf sha256/…= CN=api.example.com known 2 pins`.
+ *
+ * @example
+ * ```js
+ * import { createCollector, formatCollectedReport } from 'certpin'
+ * const collector = createCollector({ onReport: (report) => console.log(formatCollectedReport(report)) })
+ * ```
  */
 export function formatCollectedReport(report: CollectedReport): string {
   const parts = [report.receivedAt, `${report.hostname}${report.port === null ? '' : `:${report.port}`}`, report.reason];

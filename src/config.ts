@@ -3,10 +3,28 @@ import { parseHostPattern, normalizeHostname, HostIndex, type HostPattern } from
 import { parsePin } from './pin.js';
 
 export const PIN_STATUSES = ['active', 'backup', 'pending_review', 'rejected', 'expired'] as const;
+/**
+ * A pin's status: only `active` and `backup` are trusted; `pending_review` waits for `approve`.
+ *
+ * @example
+ * ```ts
+ * import type { PinStatus } from 'certpin'
+ * const trusted = (status: PinStatus): boolean => status === 'active' || status === 'backup'
+ * ```
+ */
 export type PinStatus = (typeof PIN_STATUSES)[number];
 /** Only these statuses are trusted (SPEC 4, 8). */
 export const TRUSTED_STATUSES: ReadonlySet<PinStatus> = new Set<PinStatus>(['active', 'backup']);
 
+/**
+ * A pin with its status and the facts `init` and `rotate` record (`subject`, `firstSeen`, `lastSeen`); other fields are kept.
+ *
+ * @example
+ * ```ts
+ * import type { PinRecord } from 'certpin'
+ * const backup: PinRecord = { pin: 'sha256/…=', status: 'backup', note: 'offline key, safe 3' }
+ * ```
+ */
 export interface PinRecord {
   pin: string;
   status: PinStatus;
@@ -17,6 +35,20 @@ export interface PinRecord {
   [field: string]: unknown;
 }
 
+/**
+ * One host pattern's entry: its pins and how they are enforced.
+ *
+ * @example
+ * ```ts
+ * import type { HostConfig } from 'certpin'
+ * const entry: HostConfig = {
+ *   pins: ['sha256/…current…=', { pin: 'sha256/…backup…=', status: 'backup', note: 'safe 3' }],
+ *   enforce: false,                                  // report-only while rolling out
+ *   expires: '2027-06-30',                           // after it: not enforced, every connection reported
+ *   reportUri: 'https://reports.example.net/pins',
+ * }
+ * ```
+ */
 export interface HostConfig {
   /** A bare string means an `active` pin. */
   pins: Array<string | PinRecord>;
@@ -32,6 +64,15 @@ export interface HostConfig {
   [field: string]: unknown;
 }
 
+/**
+ * The pin file's `settings`, shared by the library and the CLI.
+ *
+ * @example
+ * ```ts
+ * import type { PolicySettings } from 'certpin'
+ * const settings: PolicySettings = { unpinned: 'deny', pinLevel: 'intermediate', expireUnseenAfterDays: 90 }
+ * ```
+ */
 export interface PolicySettings {
   /** Hosts without pins: `allow` (standard validation only) or `deny`. @default 'allow' */
   unpinned?: 'allow' | 'deny';
@@ -42,9 +83,35 @@ export interface PolicySettings {
   [field: string]: unknown;
 }
 
+/**
+ * A trust store as node:tls takes it: PEM text, DER or PEM bytes, or an array of them.
+ *
+ * @example
+ * ```js
+ * import { readFileSync } from 'node:fs'
+ * import { createPolicy } from 'certpin'
+ * // trust only the company's root (like curl --cacert), then pin on top of it
+ * const policy = createPolicy({ ca: readFileSync('corp-root.pem'), hosts: { 'api.internal': { pins: [caPin, backupPin] } } })
+ * ```
+ */
 export type CaInput = string | Uint8Array | ReadonlyArray<string | Uint8Array>;
 
-/** The `settings` + `hosts` shape of the pin file, plus a trust store. */
+/**
+ * The `settings` + `hosts` shape of the pin file, plus a trust store.
+ *
+ * @example
+ * ```ts
+ * import { createPolicy, type PolicyConfig } from 'certpin'
+ * const config: PolicyConfig = {
+ *   settings: { unpinned: 'allow' },
+ *   hosts: {
+ *     'api.example.com': { pins: [currentPin, { pin: backupPin, status: 'backup' }], expires: '2027-06-30' },
+ *     '**.internal.example.com': { pins: [corpCaPin, backupPin] },
+ *   },
+ * }
+ * const policy = createPolicy(config)
+ * ```
+ */
 export interface PolicyConfig {
   version?: number;
   settings?: PolicySettings;
@@ -54,7 +121,14 @@ export interface PolicyConfig {
   [field: string]: unknown;
 }
 
-/** A host entry after validation. */
+/**
+ * A host entry after validation.
+ *
+ * @example
+ * ```js
+ * for (const rule of policy.rules) console.log(rule.key, rule.trustedPins.length, rule.enforce)
+ * ```
+ */
 export interface HostRule {
   readonly key: string;
   readonly pattern: HostPattern;

@@ -2,6 +2,19 @@
  * Every error certpin raises on purpose is a {@link CertpinError} with a stable `code`, so callers can
  * `switch (err.code)` and get the right narrowing. Standard TLS validation failures are not wrapped:
  * they keep Node's own codes (`CERT_HAS_EXPIRED`, `ERR_TLS_CERT_ALTNAME_INVALID`, …).
+ *
+ * @example
+ * ```ts
+ * import { isCertpinError, type CertpinErrorCode } from 'certpin'
+ * function advice(code: CertpinErrorCode): string {
+ *   switch (code) {
+ *     case 'ERR_CERTPIN_MISMATCH': return 'the server is not the one pinned: do not retry blindly'
+ *     case 'ERR_CERTPIN_UNPINNED_HOST': return 'add pins for this host, or allow unpinned hosts'
+ *     default: return 'fix the pin, input or configuration named in the message'
+ *   }
+ * }
+ * if (isCertpinError(err)) console.error(advice(err.code))
+ * ```
  */
 export type CertpinErrorCode =
   | 'ERR_CERTPIN_MISMATCH'
@@ -38,7 +51,15 @@ export class CertpinError extends Error {
   }
 }
 
-/** One certificate of a verified chain, as a mismatch error shows it. */
+/**
+ * One certificate of a verified chain, as a mismatch error shows it.
+ *
+ * @example
+ * ```js
+ * // the verified chain of a PinMismatchError, leaf first
+ * for (const { pin, subject } of err.peerPins) console.error(`${pin} ${subject}`)
+ * ```
+ */
 export interface PeerPin {
   pin: string;
   subject: string;

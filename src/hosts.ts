@@ -20,6 +20,13 @@ const ALREADY_NORMAL = /^(?:[a-z0-9-]+\.)*[a-z][a-z0-9-]*$/;
  * canonical form. Returns '' for something that cannot be a hostname, which matches no pattern.
  * Needed because `https.request` passes `host` through as written while fetch and `tls` each
  * normalise differently (NODE-TLS-NOTES 8): all of them must meet the same policy.
+ *
+ * @example
+ * ```js
+ * normalizeHostname('API.Example.COM.') // 'api.example.com'
+ * normalizeHostname('bücher.example')   // 'xn--bcher-kva.example'
+ * normalizeHostname('[::1]')            // '::1'
+ * ```
  */
 export function normalizeHostname(host: string): string {
   // The common case, a name already in normal form, skips isIP's regular expressions and UTS #46

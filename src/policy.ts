@@ -13,9 +13,29 @@ import type { ViolationReport } from './reports.js';
  *   (`ok` is false unless the host is report-only);
  * - `pins-expired`: the host's pin set is past `expires`: standard validation only, and reported;
  * - `unpinned-denied`: no pattern matches and `unpinned` is `deny`.
+ *
+ * @example
+ * ```ts
+ * import type { CheckOutcome } from 'certpin'
+ * const label: Record<CheckOutcome, string> = {
+ *   pinned: 'pin matched', unpinned: 'no pins (allowed)', mismatch: 'PIN MISMATCH',
+ *   'pins-expired': 'pins expired: unpinned', 'unpinned-denied': 'no pins (denied)',
+ * }
+ * console.log(label[policy.check(host, chain).outcome])
+ * ```
  */
 export type CheckOutcome = 'pinned' | 'unpinned' | 'mismatch' | 'pins-expired' | 'unpinned-denied';
 
+/**
+ * The result of {@link PinPolicy.check}: whether the connection may proceed, and why.
+ *
+ * @example
+ * ```js
+ * const result = policy.check('api.example.com', [leaf, intermediate])
+ * console.log(result.ok, result.outcome, result.matchedPin)
+ * for (const { pin, subject } of result.chain) console.log(pin, subject) // the proven path, leaf first
+ * ```
+ */
 export interface CheckResult {
   /** Whether the connection may proceed. */
   readonly ok: boolean;
@@ -41,11 +61,29 @@ export interface CheckResult {
   readonly rules: readonly HostRule[];
 }
 
+/**
+ * Options of {@link createPolicy} (and, through {@link LoadPolicyOptions}, of `loadPolicy`).
+ *
+ * @example
+ * ```js
+ * import { createPolicy } from 'certpin'
+ * const policy = createPolicy(config, { onViolation: (report) => log.warn(`pin violation on ${report.hostname}: ${report.reason}`) })
+ * ```
+ */
 export interface PolicyOptions {
   /** Called (synchronously, errors swallowed) for every violating connection. */
   onViolation?: (report: ViolationReport) => void;
 }
 
+/**
+ * Options of {@link PinPolicy.check}.
+ *
+ * @example
+ * ```js
+ * // the transports pass the trust store a connection was validated against; without it the policy's own applies
+ * const result = policy.check('api.example.com', chain, {})
+ * ```
+ */
 export interface CheckOptions {
   /** The trust store the connection was validated against, when not the policy's own. */
   trustStore?: TrustStore;
@@ -66,6 +104,15 @@ function withBase(base: CheckBase, rest: Omit<CheckResult, keyof CheckBase>): Ch
 
 /**
  * An immutable-looking, atomically updatable pin policy. Build it with {@link createPolicy}.
+ *
+ * @example
+ * ```js
+ * import { createPolicy } from 'certpin'
+ * const policy = createPolicy({ hosts: { 'api.example.com': { pins: [currentPin, { pin: backupPin, status: 'backup' }] } } })
+ * const result = policy.check('api.example.com', [leaf, intermediate]) // X509Certificate[], leaf first
+ * if (!result.ok) throw result.error
+ * policy.update({ hosts: { 'api.example.com': { pins: [nextPin, { pin: backupPin, status: 'backup' }] } } })
+ * ```
  */
 export class PinPolicy {
   #config: ValidatedConfig;

@@ -8,9 +8,26 @@ import { CertpinError } from './errors.js';
 import { readCryptoObjects, type CryptoObject } from './pem.js';
 import { pinOfSpki } from './pin.js';
 
+/**
+ * The role of an entry of {@link InspectResult.chain}: a certificate's place in the chain, or a key or CSR file.
+ *
+ * @example
+ * ```js
+ * const { chain } = await inspect('backup.key')
+ * console.log(chain[0].role) // 'key'
+ * ```
+ */
 export type ChainRole = 'leaf' | 'intermediate' | 'root' | 'key' | 'csr';
 
-/** One certificate (or key, or CSR) as `certpin pins` shows it. */
+/**
+ * One certificate (or key, or CSR) as `certpin pins` shows it.
+ *
+ * @example
+ * ```js
+ * const issuer = (await inspect('api.example.com')).chain.find((c) => c.role === 'intermediate')
+ * console.log(issuer?.pin, issuer?.subject, issuer?.daysLeft)
+ * ```
+ */
 export interface ChainEntry {
   role: ChainRole;
   subject: string;
@@ -23,6 +40,17 @@ export interface ChainEntry {
   fingerprint256: string | null;
 }
 
+/**
+ * What {@link inspect} found: the chain of a server or file, with pins.
+ *
+ * @example
+ * ```js
+ * import { inspect } from 'certpin'
+ * const result = await inspect('api.example.com')
+ * if (!result.trusted) console.error(result.error)
+ * for (const c of result.chain) console.log(c.role, c.subject, c.pin)
+ * ```
+ */
 export interface InspectResult {
   target: string;
   /** null for files. */
@@ -42,6 +70,14 @@ export interface InspectResult {
   file?: string | null;
 }
 
+/**
+ * Network options of {@link inspect}, as the CLI's `--ca`, `--resolve`, `--servername` and `--timeout`.
+ *
+ * @example
+ * ```js
+ * await inspect('api.example.com:8443', { ca: readFileSync('corp-root.pem'), resolve: ['api.example.com:8443:10.0.0.5'], timeout: 5000 })
+ * ```
+ */
 export interface InspectOptions {
   /** Trust only these roots (PEM/DER), like curl's --cacert. */
   ca?: CaInput;

@@ -6,13 +6,30 @@ import type { HostRule } from './config.js';
 import type { CheckResult, PinPolicy } from './policy.js';
 import { hardenTlsOptions } from './transports/tls.js';
 
-/** Why a connection was reported: its pins did not match, or its pin set had expired (it ran unpinned). */
+/**
+ * Why a connection was reported: its pins did not match, or its pin set had expired (it ran unpinned).
+ *
+ * @example
+ * ```js
+ * subscribe(VIOLATION_CHANNEL, ({ report }) => {
+ *   if (report.reason === 'pins-expired') console.warn(`${report.hostname} runs unpinned: its pins expired`)
+ * })
+ * ```
+ */
 export type ViolationReason = 'mismatch' | 'pins-expired';
 
 /**
  * A violation report: the fields of RFC 7469 section 3, plus what certpin knows about the failure.
  * Plain JSON: this exact object is what `onViolation` and the `certpin:violation` channel receive and
  * what is POSTed to the host's `reportUri`.
+ *
+ * @example
+ * ```js
+ * import { createPolicy } from 'certpin'
+ * const policy = createPolicy(config, {
+ *   onViolation: (report) => log.warn({ host: report.hostname, port: report.port, reason: report.reason, enforced: report.enforced }, report.message),
+ * })
+ * ```
  */
 export interface ViolationReport {
   /** When the violating connection was checked (ISO 8601, UTC). */

@@ -1,8 +1,23 @@
 import { inspect, type ChainEntry, type ChainRole, type InspectOptions, type InspectResult } from '../probe.js';
 
-/** Nagios-style states: `critical` also covers an already expired certificate. */
+/**
+ * Nagios-style states: `critical` also covers an already expired certificate.
+ *
+ * @example
+ * ```js
+ * const status = worstExpiryStatus(results.map((r) => r.status)) // 'ok' | 'warning' | 'critical' | 'unknown'
+ * ```
+ */
 export type ExpiryStatus = 'ok' | 'warning' | 'critical' | 'unknown';
 
+/**
+ * When a chain's first expiry is a warning or critical.
+ *
+ * @example
+ * ```js
+ * judgeExpiry(await inspect('server-chain.pem'), { warn: 60, critical: 14, now: new Date('2027-01-01') })
+ * ```
+ */
 export interface ExpiryThresholds {
   /** `warning` when fewer whole days than this are left. @default 30 */
   warn?: number | undefined;
@@ -12,7 +27,15 @@ export interface ExpiryThresholds {
   now?: Date | number | undefined;
 }
 
-/** The certificate of a chain that expires first, and what that means. */
+/**
+ * The certificate of a chain that expires first, and what that means.
+ *
+ * @example
+ * ```js
+ * const result = await checkExpiry('api.example.com', { warn: 30, critical: 7 })
+ * console.log(`${result.status}: ${result.subject} (${result.role}) expires ${result.notAfter}, ${result.daysLeft} days left`)
+ * ```
+ */
 export interface ExpiryResult {
   target: string;
   host: string | null;
@@ -30,9 +53,24 @@ export interface ExpiryResult {
   error: string | null;
 }
 
+/**
+ * Options of {@link checkExpiry}: network options and thresholds.
+ *
+ * @example
+ * ```js
+ * await checkExpiry('api.example.com', { warn: 21, critical: 7, timeout: 5000 })
+ * ```
+ */
 export type CheckExpiryOptions = InspectOptions & ExpiryThresholds;
 
-/** The exit code of a Nagios plugin for each state. */
+/**
+ * The exit code of a Nagios plugin for each state.
+ *
+ * @example
+ * ```js
+ * process.exitCode = EXPIRY_EXIT_CODES[(await checkExpiry('api.example.com')).status] // 0, 1, 2 or 3
+ * ```
+ */
 export const EXPIRY_EXIT_CODES: Readonly<Record<ExpiryStatus, number>> = Object.freeze({ ok: 0, warning: 1, critical: 2, unknown: 3 });
 
 const DAY_MS = 24 * 60 * 60 * 1000;

@@ -2,10 +2,35 @@ import { CertpinError } from '../errors.js';
 import { validateConfig, type HostRule, type PolicyConfig } from '../config.js';
 import { normalizeHostname, parseHostPattern } from '../hosts.js';
 
-/** The pinning systems certpin can write pins for. */
+/**
+ * The pinning systems certpin can write pins for.
+ *
+ * @example
+ * ```js
+ * for (const format of EXPORT_FORMATS) writeFileSync(`pins.${format}.txt`, exportPins(config, format).text)
+ * ```
+ */
 export const EXPORT_FORMATS = ['okhttp', 'android', 'trustkit', 'curl', 'hpkp'] as const;
+/**
+ * One of {@link EXPORT_FORMATS}.
+ *
+ * @example
+ * ```ts
+ * import { exportPins, type ExportFormat } from 'certpin'
+ * const format: ExportFormat = 'okhttp'
+ * console.log(exportPins(config, format).text)
+ * ```
+ */
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
+/**
+ * Options of {@link exportPins}.
+ *
+ * @example
+ * ```js
+ * exportPins(config, 'hpkp', { host: 'api.example.com', maxAge: 30 * 24 * 3600 })
+ * ```
+ */
 export interface ExportOptions {
   /** Only the entry for this host (its pattern as written, or a host name the entries match). */
   host?: string | undefined;
@@ -15,6 +40,16 @@ export interface ExportOptions {
   maxAge?: number | undefined;
 }
 
+/**
+ * An export: the text for the other system, and what it could not say.
+ *
+ * @example
+ * ```js
+ * const { text, notes } = exportPins(config, 'curl', { host: 'api.example.com' })
+ * process.stdout.write(text)
+ * for (const note of notes) console.error(note)
+ * ```
+ */
 export interface ExportResult {
   /** The pins in the target system's own syntax, ending with a newline. */
   text: string;

@@ -5,10 +5,35 @@ import { CertpinError } from '../errors.js';
 import { createCsr, parseDistinguishedName } from '../lib/x509.js';
 import { spkiPin } from '../pin.js';
 
-/** The key types `keygen` makes: what TLS servers and the other pinning systems all accept. */
+/**
+ * The key types `keygen` makes: what TLS servers and the other pinning systems all accept.
+ *
+ * @example
+ * ```js
+ * if (!KEY_TYPES.includes(type)) throw new Error(`type must be one of ${KEY_TYPES.join(', ')}`)
+ * ```
+ */
 export const KEY_TYPES = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096', 'ed25519'] as const;
+/**
+ * One of {@link KEY_TYPES}.
+ *
+ * @example
+ * ```ts
+ * import { createBackupKey, type KeyType } from 'certpin'
+ * const type: KeyType = 'ec-p384'
+ * await createBackupKey({ type, out: 'backup.key' })
+ * ```
+ */
 export type KeyType = (typeof KEY_TYPES)[number];
 
+/**
+ * Options of {@link createBackupKey}.
+ *
+ * @example
+ * ```js
+ * await createBackupKey({ type: 'rsa-3072', out: 'backup.key', csr: { path: 'backup.csr', subject: 'CN=api.example.com,O=Example' } })
+ * ```
+ */
 export interface BackupKeyOptions {
   type: KeyType;
   /** Where the PKCS#8 PEM private key goes. Must not exist. */
@@ -17,6 +42,15 @@ export interface BackupKeyOptions {
   csr?: { path: string; subject: string } | undefined;
 }
 
+/**
+ * A backup key written by {@link createBackupKey}, and its pin.
+ *
+ * @example
+ * ```js
+ * const { pin, keyPath } = await createBackupKey({ type: 'ec-p256', out: 'backup.key' })
+ * await addPin('pins.json', 'api.example.com', pin, { status: 'backup', note: `${keyPath}, kept offline` })
+ * ```
+ */
 export interface BackupKey {
   /** The key's SPKI pin (the CSR has the same). */
   pin: string;

@@ -7,6 +7,14 @@ import type { InspectResult } from '../probe.js';
 import { parsePinFile } from '../pinfile/store.js';
 import { probeEntries, type ProbeEntriesOptions } from './round.js';
 
+/**
+ * The lint rules; `certpin help lint` describes each.
+ *
+ * @example
+ * ```js
+ * const blocking = lintPolicy(config).filter((f) => f.rule !== 'expires-far')
+ * ```
+ */
 export type LintRule =
   | 'invalid-entry'
   | 'malformed-pin'
@@ -20,7 +28,14 @@ export type LintRule =
   | 'leaf-pin'
   | 'public-suffix';
 
-/** One problem in a pin file, with the fix in one line. */
+/**
+ * One problem in a pin file, with the fix in one line.
+ *
+ * @example
+ * ```js
+ * for (const f of await lintPinFile('pins.json')) console.log(`${f.host ?? 'file'} [${f.rule}] ${f.message}\n  fix: ${f.fix}`)
+ * ```
+ */
 export interface LintFinding {
   /** The host entry's key, or null for the file as a whole. */
   host: string | null;
@@ -29,6 +44,14 @@ export interface LintFinding {
   fix: string;
 }
 
+/**
+ * Options of {@link lintPolicy}.
+ *
+ * @example
+ * ```js
+ * lintPolicy(config, { now: new Date('2027-01-01'), maxExpiresDays: 180, configPath: 'config/pins.json' })
+ * ```
+ */
 export interface LintOptions {
   /** The clock, for the expiry rules. @default Date.now() */
   now?: Date | number;
@@ -201,6 +224,14 @@ export function lintPolicy(config: unknown, options: LintOptions = {}): LintFind
   return findings;
 }
 
+/**
+ * Options of {@link lintPinFile}: those of {@link lintPolicy}, `live` to probe every host, and network options.
+ *
+ * @example
+ * ```js
+ * await lintPinFile('pins.json', { live: true, concurrency: 4, timeout: 5000 })
+ * ```
+ */
 export interface LintPinFileOptions extends Omit<LintOptions, 'live' | 'configPath'>, ProbeEntriesOptions {
   /** Probe every entry and check the pins against the live chains. @default false */
   live?: boolean;

@@ -3,6 +3,14 @@ import { isIP } from 'node:net';
 import { validateConfig, type PolicyConfig } from '../config.js';
 import { probeEntries, type EntryProbe, type ProbeEntriesOptions } from './round.js';
 
+/**
+ * Options of {@link collectMetrics}: those of {@link probeEntries}, and the clock.
+ *
+ * @example
+ * ```js
+ * await collectMetrics(config, { concurrency: 4, timeout: 5000 })
+ * ```
+ */
 export interface MetricsOptions extends ProbeEntriesOptions {
   /** The clock, for the round's timestamp. @default Date.now() */
   now?: Date | number;
@@ -95,6 +103,14 @@ export async function collectMetrics(config: PolicyConfig, options: MetricsOptio
   return formatMetrics(config, probes, { now: started });
 }
 
+/**
+ * Options of {@link serveMetrics}.
+ *
+ * @example
+ * ```js
+ * await serveMetrics({ host: '0.0.0.0', port: 9469, intervalMs: 60_000, load: () => readPinFile('pins.json').then((f) => f.document), onError: (e) => console.error(e) })
+ * ```
+ */
 export interface MetricsServerOptions extends Omit<MetricsOptions, 'now'> {
   /** Interface to listen on. @default '127.0.0.1' */
   host?: string;
@@ -108,6 +124,16 @@ export interface MetricsServerOptions extends Omit<MetricsOptions, 'now'> {
   onError?: (error: unknown) => void;
 }
 
+/**
+ * A running `/metrics` endpoint, from {@link serveMetrics}.
+ *
+ * @example
+ * ```js
+ * const server = await serveMetrics({ port: 0, load: () => config })
+ * console.log(`scrape ${server.url}`)
+ * process.once('SIGTERM', () => server.close())
+ * ```
+ */
 export interface MetricsServer {
   /** `http://host:port/metrics`. */
   readonly url: string;

@@ -3,7 +3,14 @@ import { parseHostPattern } from '../hosts.js';
 import { inspect, type InspectOptions, type InspectResult } from '../probe.js';
 import { formatTarget, mapBounded } from '../pinfile/targets.js';
 
-/** Where a pin-file entry is probed: `target` is `host:port` for inspect(), or null with the reason. */
+/**
+ * Where a pin-file entry is probed: `target` is `host:port` for inspect(), or null with the reason.
+ *
+ * @example
+ * ```js
+ * for (const t of probeTargets(document)) console.log(t.entry, t.target ?? `not probed: ${t.reason}`)
+ * ```
+ */
 export interface ProbeTarget {
   /** The host entry's key, as written in the pin file. */
   readonly entry: string;
@@ -42,7 +49,14 @@ export function probeTargets(config: Pick<PolicyConfig, 'hosts'>): ProbeTarget[]
   });
 }
 
-/** One entry of a probe round. */
+/**
+ * One entry of a probe round.
+ *
+ * @example
+ * ```js
+ * for (const p of await probeEntries(document)) console.log(p.entry, p.result?.trusted, `${p.durationMs} ms`)
+ * ```
+ */
 export interface EntryProbe extends ProbeTarget {
   /** What inspect() found; null when the entry could not be probed (see `reason`). */
   readonly result: InspectResult | null;
@@ -50,6 +64,14 @@ export interface EntryProbe extends ProbeTarget {
   readonly durationMs: number;
 }
 
+/**
+ * Options of {@link probeEntries}: network options, how many probes at once, and progress callbacks.
+ *
+ * @example
+ * ```js
+ * await probeEntries(document, { concurrency: 16, timeout: 5000, onProbe: (p) => console.log(`${p.entry} done`) })
+ * ```
+ */
 export interface ProbeEntriesOptions extends InspectOptions {
   /** Probes in flight at once. @default 8 */
   concurrency?: number;

@@ -6,7 +6,15 @@ import type { InspectOptions } from '../probe.js';
 import { findHostKey, pinOf, pinRecordAt, statusOf, newPinFileDocument, readPinFile, updatePinFile, type PinFileDocument, type PinFileHost, type UpdateOptions } from './store.js';
 import { defaultProbe, formatTarget, mapBounded, parseHostPort, pickAtLevel, probeHost, type ProbeFunction, type ProbeOutcome } from './targets.js';
 
-/** The outcome of approve, reject or add. */
+/**
+ * The outcome of approve, reject or add.
+ *
+ * @example
+ * ```js
+ * const result = await approvePin('pins.json', 'api.example.com', newPin)
+ * console.log(`${result.pin}: ${result.previous} -> ${result.status}`, result.backupMissing ? '(add a backup pin)' : '')
+ * ```
+ */
 export interface PinEditResult {
   /** The host entry's key in the file. */
   host: string;
@@ -95,11 +103,25 @@ export function approvePin(path: string, host: string, pin: string, options: Upd
 /**
  * Marks a listed pin `rejected`: never trusted, and `rotate` reports it when a server shows it again.
  * Refuses a host that is not in the file, a pin it does not list and a malformed pin.
+ *
+ * @example
+ * ```js
+ * import { rejectPin } from 'certpin'
+ * await rejectPin('pins.json', 'api.example.com', 'sha256/…=') // rotate then reports it if it is seen again
+ * ```
  */
 export function rejectPin(path: string, host: string, pin: string, options: UpdateOptions = {}): Promise<PinEditResult> {
   return setStatus(path, host, pin, 'rejected', 'reject', options);
 }
 
+/**
+ * Options of {@link addPin}.
+ *
+ * @example
+ * ```js
+ * await addPin('pins.json', 'api.example.com', backupPin, { status: 'backup', note: 'offline key, safe 3' })
+ * ```
+ */
 export interface AddPinOptions extends UpdateOptions {
   /** Required: `active` (in use now) or `backup` (a key kept offline for the next rotation). */
   status: 'active' | 'backup';
@@ -145,6 +167,14 @@ export async function addPin(path: string, host: string, pinText: string, option
   );
 }
 
+/**
+ * Options of {@link initPins}.
+ *
+ * @example
+ * ```js
+ * await initPins('pins.json', ['api.example.com', 'auth.example.com:8443'], { inspect: { timeout: 5000, ca: corpRoot } })
+ * ```
+ */
 export interface InitOptions extends UpdateOptions {
   /** Network options for the probe: `ca`, `resolve`, `servername`, `timeout`. */
   inspect?: InspectOptions;
@@ -156,6 +186,16 @@ export interface InitOptions extends UpdateOptions {
   concurrency?: number;
 }
 
+/**
+ * One target's outcome in {@link initPins}.
+ *
+ * @example
+ * ```js
+ * for (const r of (await initPins('pins.json', ['api.example.com'])).results) {
+ *   console.log(r.host, r.action, r.pin ?? r.error, r.backupMissing ? '(no backup pin yet)' : '')
+ * }
+ * ```
+ */
 export interface InitHostResult {
   /** The target as given. */
   target: string;
@@ -172,6 +212,15 @@ export interface InitHostResult {
   backupMissing: boolean;
 }
 
+/**
+ * The outcome of {@link initPins}, with the exit code `certpin init` uses.
+ *
+ * @example
+ * ```js
+ * const { results, exitCode } = await initPins('pins.json', ['api.example.com'])
+ * process.exitCode = exitCode
+ * ```
+ */
 export interface InitResult {
   results: InitHostResult[];
   /** 0 all recorded, 1 a chain was not trusted, 2 a host was unreachable. */

@@ -6,6 +6,20 @@ import { PinPolicy, type PolicyOptions } from '../policy.js';
 import type { CaInput, PolicyConfig } from '../config.js';
 import { parsePinFile, type PinFileDocument } from './store.js';
 
+/**
+ * Options of {@link loadPolicy}.
+ *
+ * @example
+ * ```js
+ * const controller = new AbortController()
+ * const policy = await loadPolicy('pins.json', {
+ *   watch: true,
+ *   onError: (err) => log.error(`pins.json not applied: ${err.message}`),
+ *   onViolation: (report) => log.warn(report.message),
+ *   signal: controller.signal,
+ * })
+ * ```
+ */
 export interface LoadPolicyOptions extends PolicyOptions {
   /**
    * Follow the file: a changed pin file is applied with `policy.update()`, so connections, pooled
@@ -34,7 +48,17 @@ export interface LoadPolicyOptions extends PolicyOptions {
  */
 export const pinFileChannel = channel('certpin:pinfile');
 
-/** A policy read from a pin file. `close()` stops watching it; `reload()` reads it again now. */
+/**
+ * A policy read from a pin file. `close()` stops watching it; `reload()` reads it again now.
+ *
+ * @example
+ * ```js
+ * import { loadPolicy } from 'certpin'
+ * const policy = await loadPolicy('/etc/myapp/pins.json', { watch: true })
+ * process.on('SIGHUP', () => policy.reload().catch((err) => console.error(err.message)))
+ * process.once('SIGTERM', () => policy.close())
+ * ```
+ */
 export class PinFilePolicy extends PinPolicy {
   readonly path: string;
   #close: () => void = () => undefined;

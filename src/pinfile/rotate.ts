@@ -7,8 +7,25 @@ import { defaultProbe, formatTarget, mapBounded, pickAtLevel, probeHost, type Pr
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
+/**
+ * What {@link rotatePins} did for a host.
+ *
+ * @example
+ * ```js
+ * const { results } = await rotatePins('pins.json')
+ * const needsHuman = results.filter((r) => r.action === 'new_pin_detected' || r.action === 'rejected_pin_seen')
+ * ```
+ */
 export type RotateAction = 'no_change' | 'new_pin_detected' | 'rejected_pin_seen' | 'error';
 
+/**
+ * Options of {@link rotatePins}.
+ *
+ * @example
+ * ```js
+ * await rotatePins('pins.json', { hosts: ['api.example.com'], expireAfterDays: 60, inspect: { timeout: 5000 } })
+ * ```
+ */
 export interface RotateOptions extends UpdateOptions {
   /** Only these host entries (as written in the file, or any spelling of the same pattern). @default all */
   hosts?: readonly string[];
@@ -24,6 +41,14 @@ export interface RotateOptions extends UpdateOptions {
   concurrency?: number;
 }
 
+/**
+ * One host's outcome in a rotation run.
+ *
+ * @example
+ * ```js
+ * for (const r of (await rotatePins('pins.json')).results) console.log(r.host, r.action, r.pin, r.message)
+ * ```
+ */
 export interface RotateHostResult {
   /** The host entry's key in the file. */
   host: string;
@@ -36,6 +61,16 @@ export interface RotateHostResult {
   target: string;
 }
 
+/**
+ * The outcome of a rotation run, with the exit code `certpin rotate` uses.
+ *
+ * @example
+ * ```js
+ * const { results, expired, skipped, exitCode } = await rotatePins('pins.json')
+ * for (const { host, pin } of expired) console.log(`expired ${pin} of ${host}`)
+ * process.exitCode = exitCode
+ * ```
+ */
 export interface RotateResult {
   results: RotateHostResult[];
   /** Active pins unseen for too long, now `expired`. */

@@ -9,7 +9,15 @@ import { validateConfig, type HostConfig, type PinRecord, type PinStatus, type P
 import { parsePin } from '../pin.js';
 import { HostIndex, normalizeHostname, parseHostPattern } from '../hosts.js';
 
-/** A pin file as read from disk: the parsed document (edit it in place) and its validated form. */
+/**
+ * A pin file as read from disk: the parsed document (edit it in place) and its validated form.
+ *
+ * @example
+ * ```js
+ * const file = await readPinFile('pins.json')
+ * console.log(file.path, Object.keys(file.document.hosts).length, 'hosts')
+ * ```
+ */
 export interface PinFile {
   readonly path: string;
   /** The parsed JSON, with unknown fields and key order as in the file. */
@@ -19,16 +27,42 @@ export interface PinFile {
   readonly text: string;
 }
 
-/** The pin file's JSON: the policy shape, plus per-host `probeHost` for wildcard entries. */
+/**
+ * The pin file's JSON: the policy shape, plus per-host `probeHost` for wildcard entries.
+ *
+ * @example
+ * ```js
+ * await updatePinFile('pins.json', (document) => {
+ *   document.hosts['api.example.com'].expires = '2027-06-30'
+ * })
+ * ```
+ */
 export interface PinFileDocument extends PolicyConfig {
   hosts: Record<string, PinFileHost>;
 }
 
+/**
+ * A host entry of the pin file: {@link HostConfig} plus the fields only the CLI uses.
+ *
+ * @example
+ * ```ts
+ * import type { PinFileHost } from 'certpin'
+ * const entry: PinFileHost = { pins: [caPin, { pin: backupPin, status: 'backup' }], probeHost: 'www.example.com' } // for "*.example.com"
+ * ```
+ */
 export interface PinFileHost extends HostConfig {
   /** The concrete host `rotate` connects to for a wildcard entry (`*.example.com` → `www.example.com`). */
   probeHost?: string;
 }
 
+/**
+ * How pin file writes wait for the lock that serialises them between processes.
+ *
+ * @example
+ * ```js
+ * await updatePinFile('pins.json', (doc) => { doc.settings = { ...doc.settings, unpinned: 'deny' } }, { lockTimeoutMs: 10_000 })
+ * ```
+ */
 export interface UpdateOptions {
   /** Create the file (with `initial`) when it does not exist, instead of failing. */
   create?: PinFileDocument;
@@ -99,6 +133,13 @@ const READ_ERRORS: Record<string, string> = { ENOENT: 'no such file', EISDIR: 'i
 /**
  * Reads and validates a pin file. Throws `ERR_CERTPIN_INVALID_CONFIG` naming the file and the field at
  * fault; a file that cannot be read keeps Node's `code` (`ENOENT`, …) with a message saying which file.
+ *
+ * @example
+ * ```js
+ * import { readPinFile } from 'certpin'
+ * const { document, validated } = await readPinFile('pins.json')
+ * console.log(Object.keys(document.hosts), validated.unpinned)
+ * ```
  */
 export async function readPinFile(path: string): Promise<PinFile> {
   let text: string;

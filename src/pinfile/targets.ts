@@ -2,7 +2,16 @@ import { isIP } from 'node:net';
 import { CertpinError } from '../errors.js';
 import { inspect, parseTarget, type ChainEntry, type InspectOptions, type InspectResult } from '../probe.js';
 
-/** How `init` and `rotate` look at a server: {@link inspect} unless a test or caller supplies another. */
+/**
+ * How `init` and `rotate` look at a server: {@link inspect} unless a test or caller supplies another.
+ *
+ * @example
+ * ```js
+ * // a probe that goes through a bastion's resolver, for initPins, rotatePins and friends
+ * const probe = (target, options) => inspect(target, { ...options, resolve: [`${target}:10.0.0.5`] })
+ * await rotatePins('pins.json', { probe })
+ * ```
+ */
 export type ProbeFunction = (target: string, options: InspectOptions) => Promise<InspectResult>;
 
 export const defaultProbe: ProbeFunction = (target, options) => inspect(target, options);
