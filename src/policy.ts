@@ -189,6 +189,18 @@ export class PinPolicy {
   }
 
   /**
+   * Whether connections to `hostname` must each run the full check, never resuming a TLS session:
+   * its pins are report-only or past `expires`, so a violating connection still succeeds, and a
+   * resumed session (which skips the check, NODE-TLS-NOTES 1) would go unreported (SPEC 4, 7).
+   */
+  reportsEveryConnection(hostname: string): boolean {
+    const rules = this.rulesFor(hostname);
+    if (rules.length === 0) return false;
+    const now = Date.now();
+    return !rules.some((r) => r.enforce && (r.expiresAt === undefined || now <= r.expiresAt));
+  }
+
+  /**
    * Checks a served chain (leaf first, as the server sent it) for `hostname`. Pure: no I/O, no
    * reporting. Only the path proven from the leaf to a trust anchor counts (SPEC 3).
    *

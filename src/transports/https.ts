@@ -65,7 +65,11 @@ export class PinnedAgent extends Agent {
     const defaultPort = (this as unknown as { defaultPort?: number }).defaultPort ?? 443;
     const hardened = hardenTlsOptions(this.policy, options as ConnectionOptions, defaultPort) as AgentKeyed;
     const key = hardened._agentKey;
-    if (key !== undefined && (typeof key !== 'string' || !key.includes(TAG) || versionOfKey(key) !== version)) {
+    const host = (hardened as ConnectionOptions).servername || (hardened as ConnectionOptions).host;
+    if (typeof host === 'string' && this.policy.reportsEveryConnection(host)) {
+      // Report-only or expired pins: every connection must be checked and reported, so no session.
+      delete hardened._agentKey;
+    } else if (key !== undefined && (typeof key !== 'string' || !key.includes(TAG) || versionOfKey(key) !== version)) {
       // Neither resume a session of another version nor file this connection's session under it.
       delete hardened._agentKey;
     }

@@ -216,8 +216,16 @@ export class PinnedDispatcher extends Dispatcher {
     // secureContext lacks SSL_OP_NO_RENEGOTIATION (G5).
     const secureContext = tls.secureContext ?? createSecureContext(tls);
     const connect = buildUndiciConnector({ ...settings, ...tls, secureContext } as PinnedConnectOptions);
+    // Report-only or expired pins: every connection must be checked and reported, so no session.
+    let connectUnresumed: buildConnector.connector | undefined;
     return (options, callback) => {
-      const socket = connect(options, callback) as unknown as Partial<TLSSocket>;
+      const host = options.servername || options.hostname;
+      let connector = connect;
+      if (host && this.policy.reportsEveryConnection(host)) {
+        connectUnresumed ??= buildUndiciConnector({ ...settings, ...tls, secureContext, maxCachedSessions: 0 } as PinnedConnectOptions);
+        connector = connectUnresumed;
+      }
+      const socket = connector(options, callback) as unknown as Partial<TLSSocket>;
       socket.disableRenegotiation?.();
       return socket as unknown as ReturnType<buildConnector.connector>;
     };
