@@ -212,7 +212,9 @@ function install(state: PinFileState): () => void {
     const result = hardenTlsOptions(policy, { ...options, checkServerIdentity: recordVerified }, 443);
     const session = options.session;
     const offered = session === undefined ? undefined : sessions.get(session);
-    if (session !== undefined && offered !== undefined && connection.names.some((name) => stillTrusted(offered, name))) {
+    // Report-only or expired pins: every connection must run the check and be reported, so no resumption.
+    const reportsEvery = connection.names.some((name) => policy.reportsEveryConnection(name));
+    if (session !== undefined && offered !== undefined && !reportsEvery && connection.names.some((name) => stillTrusted(offered, name))) {
       result.session = session;
       connection.offered = offered;
     }
