@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { Agent, buildConnector, request } from 'undici';
 import { createPolicy, pinnedDispatcher, spkiPin } from '../build/src/index.js';
 import { createCertificate } from '../build/src/lib/x509.js';
+import { formatRegisterStartup, measureRegisterStartup } from './register-startup.mjs';
 
 const started = performance.now();
 const key = () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
@@ -143,4 +144,6 @@ console.log(`certpin bench, Node ${process.version}, undici Agent pinned vs unpi
 table(['transport', 'unpinned/req', 'pinned/req', 'ratio (pinned throughput / unpinned)', 'target', ''], rows);
 console.log(`(${resumption})\n`);
 table(['in-process', 'median', 'target', ''], micro);
+const startupRuns = 15;
+console.log(`\n${formatRegisterStartup(measureRegisterStartup({ runs: startupRuns }), startupRuns)}\n`);
 console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s`);

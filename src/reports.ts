@@ -1,10 +1,19 @@
 import { channel } from 'node:diagnostics_channel';
-import { request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { ClientRequest, IncomingMessage, RequestOptions } from 'node:http';
+import { createRequire } from 'node:module';
 import type { CertInfo, TrustStore } from './chain.js';
 import type { HostRule } from './config.js';
 import type { CheckResult, PinPolicy } from './policy.js';
 import { hardenTlsOptions } from './transports/tls.js';
+
+// node:http and node:https are loaded with the first report, not at import: the register hook imports
+// this module, and every process it starts would pay for the whole HTTP stack.
+const requireBuiltin = createRequire(import.meta.url);
+let clients: { http: typeof import('node:http'); https: typeof import('node:https') } | undefined;
+function httpClients(): NonNullable<typeof clients> {
+  clients ??= { http: requireBuiltin('node:http') as typeof import('node:http'), https: requireBuiltin('node:https') as typeof import('node:https') };
+  return clients;
+}
 
 /**
  * Why a connection was reported: its pins did not match, or its pin set had expired (it ran unpinned).
@@ -367,9 +376,9 @@ function post(job: DeliveryJob, timeoutMs: number): Promise<DeliveryOutcome> {
       };
       if (url.protocol === 'https:') {
         const port = url.port === '' ? 443 : Number(url.port);
-        req = httpsRequest(url, hardenTlsOptions(deliveryPolicy(job.policy), { ...base, port }, 443), onResponse);
+        req = httpClients().https.request(url, hardenTlsOptions(deliveryPolicy(job.policy), { ...base, port }, 443), onResponse);
       } else {
-        req = httpRequest(url, base, onResponse);
+        req = httpClients().http.request(url, base, onResponse);
       }
       req.on('error', (error) => finish({ outcome: 'failed', error }));
       req.end(body);
