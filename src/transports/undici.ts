@@ -1,8 +1,17 @@
-import { Agent, Dispatcher, EnvHttpProxyAgent, ProxyAgent, buildConnector as buildUndiciConnector, fetch as undiciFetch, Request as UndiciRequest } from 'undici';
-import type { buildConnector } from 'undici';
+import { createRequire } from 'node:module';
+import type { Agent, Dispatcher, EnvHttpProxyAgent, ProxyAgent, buildConnector } from 'undici';
 import { createSecureContext, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import type { PinPolicy } from '../policy.js';
 import { hardenTlsOptions, policyChangedError } from './tls.js';
+
+// undici (a CommonJS package) takes ~200 ms to load here: it is required on the first pinned
+// dispatcher, not when certpin is imported, so the CLI and users of the other transports never pay.
+const requireFromHere = createRequire(import.meta.url);
+let undiciModule: typeof import('undici') | undefined;
+function undici(): typeof import('undici') {
+  undiciModule ??= requireFromHere('undici') as typeof import('undici');
+  return undiciModule;
+}
 
 /**
  * Connection options for the origin: `lookup`, `localAddress`, `ca`, `timeout`, `servername`… (never a
@@ -152,7 +161,19 @@ function validateOptions(options: unknown): PinnedDispatcherOptions {
  * so neither its keep-alive sockets nor undici's TLS session cache (keyed by servername only) outlive
  * the policy that verified them (G2).
  */
-export class PinnedDispatcher extends Dispatcher {
+export interface PinnedDispatcher extends Dispatcher {
+  readonly policy: PinPolicy;
+}
+
+let PinnedDispatcherClass: (new (policy: PinPolicy, options: PinnedDispatcherOptions) => PinnedDispatcher) | undefined;
+
+function pinnedDispatcherClass(): new (policy: PinPolicy, options: PinnedDispatcherOptions) => PinnedDispatcher {
+  PinnedDispatcherClass ??= definePinnedDispatcher(undici().Dispatcher);
+  return PinnedDispatcherClass;
+}
+
+function definePinnedDispatcher(Base: typeof Dispatcher): new (policy: PinPolicy, options: PinnedDispatcherOptions) => PinnedDispatcher {
+return class PinnedDispatcher extends Base {
   readonly policy: PinPolicy;
   readonly #options: PinnedDispatcherOptions;
   #inner: Dispatcher;
@@ -174,17 +195,17 @@ export class PinnedDispatcher extends Dispatcher {
       hardenTlsOptions(this.policy, { ...(connect as ConnectionOptions | undefined), ...(extra as ConnectionOptions | undefined) }, 443);
     let inner: Dispatcher;
     if (proxy === undefined) {
-      inner = new Agent({ ...agentOptions, connect: this.#connector(originTls()) });
+      inner = new (undici().Agent)({ ...agentOptions, connect: this.#connector(originTls()) });
     } else if (proxy === 'env') {
       // The no-proxy hosts go through an Agent (`connect`), the proxied ones through ProxyAgents
       // (`requestTls`, NODE-TLS-NOTES 6): both are hardened.
       const tls = originTls();
-      inner = new EnvHttpProxyAgent({ ...agentOptions, connect: this.#connector(tls), requestTls: tls } as unknown as EnvHttpProxyAgent.Options);
+      inner = new (undici().EnvHttpProxyAgent)({ ...agentOptions, connect: this.#connector(tls), requestTls: tls } as unknown as EnvHttpProxyAgent.Options);
     } else {
       const proxyOptions: Omit<ProxyAgent.Options, 'factory'> =
         typeof proxy === 'string' || proxy instanceof URL ? { uri: String(proxy) } : proxy;
       // ProxyAgent builds its own connector for the origin from `requestTls` and ignores `connect`.
-      inner = new ProxyAgent({ ...agentOptions, ...proxyOptions, requestTls: originTls(proxyOptions.requestTls) as PinnedConnectOptions });
+      inner = new (undici().ProxyAgent)({ ...agentOptions, ...proxyOptions, requestTls: originTls(proxyOptions.requestTls) as PinnedConnectOptions });
     }
     for (const event of FORWARDED_EVENTS) {
       (inner as unknown as NodeJS.EventEmitter).on(event, (...args: unknown[]) => {
@@ -215,14 +236,14 @@ export class PinnedDispatcher extends Dispatcher {
     // the trust store each time); renegotiation is refused on each socket too, in case a caller's own
     // secureContext lacks SSL_OP_NO_RENEGOTIATION (G5).
     const secureContext = tls.secureContext ?? createSecureContext(tls);
-    const connect = buildUndiciConnector({ ...settings, ...tls, secureContext } as PinnedConnectOptions);
+    const connect = undici().buildConnector({ ...settings, ...tls, secureContext } as PinnedConnectOptions);
     // Report-only or expired pins: every connection must be checked and reported, so no session.
     let connectUnresumed: buildConnector.connector | undefined;
     return (options, callback) => {
       const host = options.servername || options.hostname;
       let connector = connect;
       if (host && this.policy.reportsEveryConnection(host)) {
-        connectUnresumed ??= buildUndiciConnector({ ...settings, ...tls, secureContext, maxCachedSessions: 0 } as PinnedConnectOptions);
+        connectUnresumed ??= undici().buildConnector({ ...settings, ...tls, secureContext, maxCachedSessions: 0 } as PinnedConnectOptions);
         connector = connectUnresumed;
       }
       const socket = connector(options, callback) as unknown as Partial<TLSSocket>;
@@ -270,6 +291,7 @@ export class PinnedDispatcher extends Dispatcher {
     if (cb === undefined) return done;
     void done.then(cb, cb);
   }
+};
 }
 
 /**
@@ -297,7 +319,7 @@ export class PinnedDispatcher extends Dispatcher {
  * ```
  */
 export function pinnedDispatcher(policy: PinPolicy, options: PinnedDispatcherOptions = {}): PinnedDispatcher {
-  return new PinnedDispatcher(policy, options);
+  return new (pinnedDispatcherClass())(policy, options);
 }
 
 /**
@@ -314,9 +336,10 @@ export type PinnedFetch = typeof globalThis.fetch & { readonly dispatcher: Pinne
 
 /** A Request from another copy of undici (Node's global `Request`): rebuilt, since undici's fetch reads only its own. */
 function adoptRequest(input: unknown): unknown {
-  if (typeof input !== 'object' || input === null || input instanceof UndiciRequest || input instanceof URL) return input;
+  if (typeof input !== 'object' || input === null || input instanceof undici().Request || input instanceof URL) return input;
   const r = input as Partial<Request>;
   if (typeof r.url !== 'string' || typeof r.method !== 'string') return input;
+  const UndiciRequest = undici().Request;
   return new UndiciRequest(r.url, {
     method: r.method,
     headers: [...(r.headers?.entries() ?? [])],
@@ -346,6 +369,6 @@ function adoptRequest(input: unknown): unknown {
 export function pinnedFetch(policy: PinPolicy, options: PinnedDispatcherOptions = {}): PinnedFetch {
   const dispatcher = pinnedDispatcher(policy, options);
   const pinned = (input: unknown, init?: Record<string, unknown>): Promise<unknown> =>
-    undiciFetch(adoptRequest(input) as Parameters<typeof undiciFetch>[0], { ...init, dispatcher } as Parameters<typeof undiciFetch>[1]);
+    undici().fetch(adoptRequest(input) as Parameters<typeof import('undici').fetch>[0], { ...init, dispatcher } as Parameters<typeof import('undici').fetch>[1]);
   return Object.assign(pinned, { dispatcher }) as unknown as PinnedFetch;
 }

@@ -1,4 +1,3 @@
-import { runDemo } from '../../demo.js';
 import { defineCommand } from '../command.js';
 
 export default defineCommand({
@@ -16,6 +15,8 @@ Exit status: 0 when every step behaved as shown, 1 otherwise.`,
   options: {},
   allowPositionals: false,
   async run({ out }) {
+    // Loaded on demand: the demo pulls in undici for its unpinned clients, which other commands never need.
+    const { runDemo } = await import('../../demo.js');
     const ok = await runDemo({
       heading: (text) => out.line(`\n${out.style.bold(out.style.cyan(`== ${text}`))}`),
       line: (text) => out.line(text),
