@@ -61,3 +61,16 @@ export class UsageError extends Error {
     this.name = 'UsageError';
   }
 }
+
+/** Resolves on the first SIGINT or SIGTERM: how the long-running commands (`collect`, `metrics --listen`) stop. */
+export function untilStopped(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { startCollector } from '../../index.js';
-import { defineCommand, UsageError } from '../command.js';
+import { defineCommand, UsageError, untilStopped } from '../command.js';
 
 function parseListen(text: string | undefined): { host: string; port: number } {
   if (text === undefined) throw new UsageError('collect needs --listen HOST:PORT, e.g. --listen 127.0.0.1:8080');
@@ -42,15 +42,7 @@ Options:
       onReport: (report, line) => out.line(json ? JSON.stringify(report) : line),
     });
     out.note(`certpin: collecting violation reports at ${collector.url}${values.out === undefined ? '' : `, appending to ${values.out}`}`);
-    await new Promise<void>((resolve) => {
-      const stop = (): void => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve();
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
+    await untilStopped();
     await collector.close();
     out.note(`certpin: ${collector.accepted} report${collector.accepted === 1 ? '' : 's'}, ${collector.duplicates} duplicate${collector.duplicates === 1 ? '' : 's'}, ${collector.refused} refused`);
     return 0;

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { collectMetrics, serveMetrics } from '../../index.js';
 import { parseDuration } from '../../ops/metrics.js';
-import { defineCommand, UsageError } from '../command.js';
+import { defineCommand, UsageError, untilStopped } from '../command.js';
 import { NETWORK_OPTIONS, NETWORK_USAGE, networkOptions } from '../net.js';
 import { readConfigFile } from '../pinfile.js';
 import { concurrencyOf } from './pins.js';
@@ -84,15 +84,7 @@ Examples:
       onError: (error) => out.warn(`probe round failed, still serving the last good one: ${(error as Error).message}`),
     });
     out.note(`certpin: serving ${server.url} (probing every ${intervalMs / 1000}s); stop with Ctrl-C`);
-    await new Promise<void>((resolve) => {
-      const stop = () => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    await untilStopped();
     await server.close();
     return 0;
   },
