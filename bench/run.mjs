@@ -79,7 +79,7 @@ const row = (name, unpinnedMs, pinnedMs, target, ratio) => {
 {
   const unpinned = new Agent({ connect: { ca } });
   const pinned = pinnedDispatcher(policy);
-  const r = await compare({ rounds: 25, count: 200, concurrency: 4, options: {} }, unpinned, pinned);
+  const r = await compare({ rounds: 21, count: 600, concurrency: 4, options: {} }, unpinned, pinned);
   row('keep-alive request', r.unpinned, r.pinned, 0.99, r.ratio);
   await Promise.all([unpinned.close(), pinned.close()]);
 }
