@@ -3,13 +3,15 @@
 // unknown host is under `.invalid`, which never resolves (RFC 2606), so no real network is touched.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makePki } from '../support/pki.mjs';
 import { startPlainTcpServer } from '../support/servers.mjs';
 import { assertOneLineError, runCli } from '../support/cli.mjs';
 
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const pki = await makePki();
 const dir = mkdtempSync(join(tmpdir(), 'certpin-cli-errors-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -49,9 +51,17 @@ describe('bad files', () => {
   test('an unreadable file (permission denied)', async () => {
     const path = file('secret.pem', pki.leaf.pem, 0o000);
     // root reads any file, so run the CLI as an unprivileged user when the tests run as root.
+    // The checkout may sit where that user cannot go (under /root, say), so it runs a copy of the CLI
+    // placed beside the file.
     const asRoot = process.getuid?.() === 0;
-    if (asRoot) chmodSync(dir, 0o755);
-    const result = await runCli(['pins', path], asRoot ? { uid: 65534, gid: 65534 } : {});
+    let options = {};
+    if (asRoot) {
+      chmodSync(dir, 0o755);
+      const copy = join(dir, 'certpin');
+      for (const part of ['bin', 'build', 'package.json']) cpSync(join(ROOT, part), join(copy, part), { recursive: true });
+      options = { uid: 65534, gid: 65534, cwd: dir, bin: join(copy, 'bin', 'certpin') };
+    }
+    const result = await runCli(['pins', path], options);
     assertOneLineError(result, { pattern: /cannot read .*secret\.pem: permission denied/ });
   });
 });

@@ -12,13 +12,13 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /**
  * Runs the CLI; resolves `{ code, stdout, stderr }`. `env` is added to a copy of the environment
  * without NO_COLOR/FORCE_COLOR, so output is plain unless a test asks otherwise. `uid`/`gid` run it as
- * another user (to test permission errors when the tests run as root).
+ * another user (to test permission errors when the tests run as root); `bin` runs another copy of the CLI.
  */
-export function runCli(args, { env = {}, cwd = ROOT, timeout = 30_000, uid, gid } = {}) {
+export function runCli(args, { env = {}, cwd = ROOT, timeout = 30_000, uid, gid, bin = BIN } = {}) {
   const { NO_COLOR: _n, FORCE_COLOR: _f, ...base } = process.env;
   return new Promise((resolve, reject) => {
     const ids = uid === undefined ? {} : { uid, gid };
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'], ...ids });
+    const child = spawn(process.execPath, [bin, ...args], { cwd, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'], ...ids });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk) => (stdout += chunk));
