@@ -21,7 +21,9 @@ export type CertpinErrorCode =
   | 'ERR_CERTPIN_UNPINNED_HOST'
   | 'ERR_CERTPIN_INVALID_PIN'
   | 'ERR_CERTPIN_INVALID_INPUT'
-  | 'ERR_CERTPIN_INVALID_CONFIG';
+  | 'ERR_CERTPIN_INVALID_CONFIG'
+  /** The policy changed while a connection was set up or a request queued: nothing was sent; retry. */
+  | 'ERR_CERTPIN_POLICY_CHANGED';
 
 const CODES: ReadonlySet<string> = new Set<CertpinErrorCode>([
   'ERR_CERTPIN_MISMATCH',
@@ -29,6 +31,7 @@ const CODES: ReadonlySet<string> = new Set<CertpinErrorCode>([
   'ERR_CERTPIN_INVALID_PIN',
   'ERR_CERTPIN_INVALID_INPUT',
   'ERR_CERTPIN_INVALID_CONFIG',
+  'ERR_CERTPIN_POLICY_CHANGED',
 ]);
 
 /**

@@ -59,11 +59,11 @@ function portOf(connectOptions: unknown, fallback: number): number {
  * resumed or a request queued under an older policy version is not trusted after `policy.update()`
  * (G2). Nothing was sent; retrying runs the check of the policy now in force.
  */
-export function policyChangedError(from: number, to: number): Error {
-  const error = new Error(
-    `certpin: the pin policy changed (version ${from} to ${to}) while this connection was being set up; nothing was sent, retry the request`,
+export function policyChangedError(from: number, to: number): CertpinError {
+  return new CertpinError(
+    'ERR_CERTPIN_POLICY_CHANGED',
+    `the pin policy changed (version ${from} to ${to}) while this connection was being set up; nothing was sent, retry the request`,
   );
-  return Object.assign(error, { code: 'ERR_CERTPIN_POLICY_CHANGED' });
 }
 
 /**
