@@ -83,6 +83,9 @@ const TLS_ORDER = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
 export function hardenTlsOptions<T extends ConnectionOptions>(policy: PinPolicy, options: T, defaultPort: number): T {
   // `session` would resume without any check; `pskCallback` would make a connection with no certificate.
   const { session: _session, pskCallback: _psk, checkServerIdentity: callerCheck, ...rest } = options;
+  // With a policy `ca` ("trust only this CA"), a caller's secureContext would bring its own trust store
+  // and widen it for every unpinned host: the context is rebuilt from the hardened options instead.
+  if (policy.ca !== undefined) delete rest.secureContext;
   const ca = (policy.ca as string[] | undefined) ?? rest.ca;
   const minVersion = rest.minVersion && TLS_ORDER.indexOf(rest.minVersion) > TLS_ORDER.indexOf('TLSv1.2') ? rest.minVersion : 'TLSv1.2';
   const port = typeof rest.port === 'number' ? rest.port : defaultPort;

@@ -129,3 +129,17 @@ test('http2.connect: pinned server accepted, a server with other pins never comp
   assert.equal(rogue.counts.handshakes, 0);
   assert.equal(rogue.counts.streams, 0);
 });
+
+test('G3: with a policy ca, a caller secureContext trusting another root does not widen the trust store', T, async (t) => {
+  const rogue = await tlsServer(t, rogueChain);
+  // Only the test root is trusted, and the host is not pinned: standard validation against that root.
+  const policy = createPolicy({ ca: pki.root.pem, hosts: {} });
+  const widened = tls.createSecureContext({ ca: [pki.root.pem, pki.rogueRoot.pem] });
+  const control = await exchange({ ...target(rogue), secureContext: widened });
+  assert.equal(control.reply, 'pong', 'the widened context alone accepts the rogue server');
+  const before = rogue.bytesReceived();
+  const error = await exchange(pinnedTlsOptions(policy, target(rogue, { secureContext: widened }))).then(() => null, (e) => e);
+  assert.ok(error, 'the rogue server was accepted');
+  assert.match(String(error.code), /UNABLE_TO_GET_ISSUER_CERT|SELF_SIGNED|UNABLE_TO_VERIFY/);
+  assert.equal(rogue.bytesReceived(), before);
+});
