@@ -17,14 +17,14 @@ import { readFileSync, watch, writeSync, type FSWatcher } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { basename, dirname, resolve } from 'node:path';
 import tls, { type ConnectionOptions, type PeerCertificate, type TLSSocket } from 'node:tls';
-import { candidatesFromLegacy, TrustStore } from './chain.js';
+import { candidatesFromLegacy } from './chain.js';
 import type { CaInput, PolicyConfig, ValidatedConfig } from './config.js';
 import { CertpinError } from './errors.js';
 import { normalizeHostname } from './hosts.js';
 import { readCertificates } from './pem.js';
 import { PinPolicy } from './policy.js';
 import { parsePinFile } from './pinfile/store.js';
-import { hardenTlsOptions } from './transports/tls.js';
+import { hardenTlsOptions, storeFor } from './transports/tls.js';
 
 type IdentityCheck = (hostname: string, cert: PeerCertificate) => Error | undefined;
 
@@ -171,25 +171,12 @@ function install(state: PinFileState): () => void {
   const originalConnect = tls.connect as unknown as (...args: unknown[]) => TLSSocket;
   const sessions = new WeakMap<Buffer, Verified>();
   const live = new Map<TLSSocket, ConnectionState>();
-  const callerStores = new Map<unknown, TrustStore>();
-
-  const storeOf = (policy: PinPolicy, callerCa: CaInput | undefined): TrustStore => {
-    if (policy.ca !== undefined || callerCa === undefined) return policy.trustStore;
-    let store = callerStores.get(callerCa);
-    if (!store) {
-      if (callerStores.size >= 100) callerStores.clear();
-      store = TrustStore.from(callerCa, 'the ca option');
-      callerStores.set(callerCa, store);
-    }
-    return store;
-  };
-
   /** Whether a connection verified under an older version still passes the policy now in force. */
   const stillTrusted = (verified: Verified, hostname: string): boolean => {
     const policy = state.policy;
     if (normalizeHostname(verified.hostname) !== normalizeHostname(hostname)) return false;
     if (verified.version === policy.version) return true;
-    const store = storeOf(policy, verified.callerCa);
+    const store = storeFor(policy, verified.callerCa);
     const result = policy.checkCertInfos(verified.hostname, candidatesFromLegacy(verified.cert), { trustStore: store });
     if (!result.ok || result.violation || (!result.anchored && store.id !== verified.storeId)) return false;
     verified.version = policy.version;
@@ -205,7 +192,7 @@ function install(state: PinFileState): () => void {
     const recordVerified: IdentityCheck = (hostname, cert) => {
       const error = callerCheck?.(hostname, cert);
       if (error === undefined) {
-        connection.verified = { hostname, cert, callerCa, storeId: storeOf(policy, callerCa).id, version: policy.version };
+        connection.verified = { hostname, cert, callerCa, storeId: storeFor(policy, callerCa).id, version: policy.version };
       }
       return error;
     };

@@ -8,17 +8,23 @@ import { notifyViolation } from '../reports.js';
 
 type IdentityCheck = (hostname: string, cert: PeerCertificate) => Error | undefined;
 
-const callerStores = new Map<string, TrustStore>();
+// Caller `ca` options are usually the same string or array object on every connection: caching by
+// identity costs a map lookup per connection, where keying by content would re-join the PEM text.
+const storesByText = new Map<string, TrustStore>();
+const storesByObject = new WeakMap<object, TrustStore>();
 
-function storeFor(policy: PinPolicy, callerCa: CaInput | undefined): TrustStore {
+/** The anchors a connection is proven against: the policy's `ca` when it has one, else the caller's, else Node's. */
+export function storeFor(policy: PinPolicy, callerCa: CaInput | undefined): TrustStore {
   if (policy.ca !== undefined || callerCa === undefined) return policy.trustStore;
-  const list = (Array.isArray(callerCa) ? callerCa : [callerCa]) as Array<string | Uint8Array>;
-  const key = list.map((item) => (typeof item === 'string' ? item : Buffer.from(item).toString('base64'))).join('\n');
-  let store = callerStores.get(key);
+  let store = typeof callerCa === 'string' ? storesByText.get(callerCa) : storesByObject.get(callerCa);
   if (!store) {
-    store = TrustStore.from(list, 'the ca option');
-    if (callerStores.size > 100) callerStores.clear();
-    callerStores.set(key, store);
+    store = TrustStore.from(callerCa, 'the ca option');
+    if (typeof callerCa === 'string') {
+      if (storesByText.size >= 100) storesByText.clear();
+      storesByText.set(callerCa, store);
+    } else {
+      storesByObject.set(callerCa, store);
+    }
   }
   return store;
 }
