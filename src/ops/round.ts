@@ -1,7 +1,8 @@
 import type { HostConfig, PolicyConfig } from '../config.js';
 import { parseHostPattern } from '../hosts.js';
 import { inspect, type InspectOptions, type InspectResult } from '../probe.js';
-import { formatTarget, mapBounded } from '../pinfile/targets.js';
+import { mapConcurrent } from '../lib/concurrency.js';
+import { formatTarget } from '../pinfile/targets.js';
 
 /**
  * Where a pin-file entry is probed: `target` is `host:port` for inspect(), or null with the reason.
@@ -97,7 +98,7 @@ export async function probeEntries(config: Pick<PolicyConfig, 'hosts'>, options:
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new TypeError(`concurrency must be a positive integer, got ${JSON.stringify(concurrency)}`);
   const targets = probeTargets(config);
   onStart?.(targets.length);
-  return mapBounded(targets, concurrency, async (target) => {
+  return mapConcurrent(targets, concurrency, async (target) => {
     const probe = await probeOne(target, inspectOptions);
     onProbe?.(probe);
     return probe;

@@ -4,7 +4,8 @@ import { parseHostPattern } from '../hosts.js';
 import { TRUSTED_STATUSES, type PinRecord, type PinStatus } from '../config.js';
 import type { InspectOptions } from '../probe.js';
 import { findHostKey, pinOf, pinRecordAt, statusOf, newPinFileDocument, readPinFile, updatePinFile, type PinFileDocument, type PinFileHost, type UpdateOptions } from './store.js';
-import { defaultProbe, formatTarget, mapBounded, parseHostPort, pickAtLevel, probeHost, type ProbeFunction, type ProbeOutcome } from './targets.js';
+import { mapConcurrent } from '../lib/concurrency.js';
+import { defaultProbe, formatTarget, parseHostPort, pickAtLevel, probeHost, type ProbeFunction, type ProbeOutcome } from './targets.js';
 
 /**
  * The outcome of approve, reject or add.
@@ -249,7 +250,7 @@ export async function initPins(path: string, targets: readonly string[], options
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
   const probe = options.probe ?? defaultProbe;
-  const outcomes: ProbeOutcome[] = await mapBounded(parsed, options.concurrency ?? 8, ({ host, port }) =>
+  const outcomes: ProbeOutcome[] = await mapConcurrent(parsed, options.concurrency ?? 8, ({ host, port }) =>
     probeHost(probe, formatTarget(host, port), options.inspect ?? {}),
   );
   const now = (options.now ?? new Date()).toISOString();

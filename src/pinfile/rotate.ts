@@ -3,7 +3,8 @@ import { parseHostPattern } from '../hosts.js';
 import { TRUSTED_STATUSES } from '../config.js';
 import type { InspectOptions } from '../probe.js';
 import { findHostKey, pinOf, pinRecordAt, statusOf, readPinFile, updatePinFile, type PinFileHost, type UpdateOptions } from './store.js';
-import { defaultProbe, formatTarget, mapBounded, pickAtLevel, probeHost, type ProbeFunction, type ProbeOutcome } from './targets.js';
+import { mapConcurrent } from '../lib/concurrency.js';
+import { defaultProbe, formatTarget, pickAtLevel, probeHost, type ProbeFunction, type ProbeOutcome } from './targets.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -196,7 +197,7 @@ export async function rotatePins(path: string, options: RotateOptions = {}): Pro
     planned.push({ key, target: formatTarget(host, entry.port ?? 443) });
   }
   const probe = options.probe ?? defaultProbe;
-  const outcomes = await mapBounded(planned, options.concurrency ?? 8, ({ target }) => probeHost(probe, target, options.inspect ?? {}));
+  const outcomes = await mapConcurrent(planned, options.concurrency ?? 8, ({ target }) => probeHost(probe, target, options.inspect ?? {}));
 
   const { results, expired } = await updatePinFile(
     path,

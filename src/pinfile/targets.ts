@@ -65,16 +65,3 @@ export async function probeHost(probe: ProbeFunction, target: string, options: I
   return { kind: 'untrusted', result, message: `${target}: the certificate chain is not trusted (${why})` };
 }
 
-/** Runs `task` over `items`, at most `limit` at a time, keeping the order of the results. */
-export async function mapBounded<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await task(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
