@@ -1,11 +1,12 @@
 import type { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { CertpinError, createPolicy, parsePin, pinnedTlsOptions, readPinFile, type PeerPin, type PinMismatchError, type PinPolicy } from '../../index.js';
+import { createPolicy, parsePin, pinnedTlsOptions, type PeerPin, type PinMismatchError, type PinPolicy } from '../../index.js';
 import { connectTls, isValidationError } from '../../probe.js';
 import { defineCommand, UsageError } from '../command.js';
 import { endpointOf, NETWORK_OPTIONS, NETWORK_USAGE, networkOptions, parseServerTarget, readCaFile } from '../net.js';
 import { mapConcurrent, type Output } from '../output.js';
+import { readConfigFile } from '../pinfile.js';
 import { concurrencyOf } from './pins.js';
 
 /** One target's verdict; the `--json` shape of SPEC 9 plus `port`, `outcome` and `expected`. */
@@ -39,11 +40,7 @@ const EXIT_UNREACHABLE = 2;
  * can replace it without touching the rest of the command.
  */
 async function pinFilePolicy(path: string, ca: Buffer | undefined): Promise<{ policy: PinPolicy; hosts: Array<{ key: string; port: number; probeHost: string | undefined }> }> {
-  const { document } = await readPinFile(path).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') throw new CertpinError('ERR_CERTPIN_INVALID_INPUT', `cannot read --config ${path}: no such file`);
-    if (error.code === 'EISDIR' || error.code === 'EACCES') throw new CertpinError('ERR_CERTPIN_INVALID_INPUT', `cannot read --config ${path}: ${error.code === 'EISDIR' ? 'it is a directory' : 'permission denied'}`);
-    throw error;
-  });
+  const { document } = await readConfigFile(path);
   const { ca: _fileCa, ...config } = document;
   const policy = createPolicy(ca === undefined ? config : { ...config, ca });
   const hosts = Object.entries(document.hosts).map(([key, entry]) => ({ key, port: entry.port ?? 443, probeHost: entry.probeHost }));
