@@ -119,12 +119,20 @@ test('without onError, each distinct error is one process warning', async (t) =>
   const onWarning = (warning) => { if (warning.name === 'CertpinWarning') warnings.push(warning); };
   process.on('warning', onWarning);
   t.after(() => process.off('warning', onWarning));
+  const attempts = [];
+  const onPinFile = (message) => { if (message.event === 'error') attempts.push(message); };
+  subscribe('certpin:pinfile', onPinFile);
+  t.after(() => unsubscribe('certpin:pinfile', onPinFile));
   const policy = await loadPolicy(path, { watch: true, debounceMs: 10 });
   t.after(() => policy.close());
   await replace(path, '{ "hosts": ');
   await until(() => warnings.length > 0, 'the warning');
+  const seen = attempts.length;
   await replace(path, '{ "hosts":  ');
-  await sleep(200);
+  // The channel hears of every failed reload, the second one too; a warning for it would be emitted
+  // in the same call and delivered on the next tick, so one turn of the event loop later it is here.
+  await until(() => attempts.length > seen, 'the failed reload of the second invalid text');
+  await new Promise((resolve) => setImmediate(resolve));
   assert.equal(warnings.length, 1, 'the same error is not repeated');
   assert.match(warnings[0].message, /pins\.json: not valid JSON/);
 });
@@ -140,9 +148,15 @@ test('close() and an aborted signal stop watching', async (t) => {
   closed.close();
   closed.close();
   controller.abort();
+  const versions = [closed, aborted, unwatched].map((policy) => policy.version);
   await approvePin(path, HOST, pki.intermediate2.pin);
   await until(() => watching.check(HOST, otherChain).ok, 'the watching policy to follow');
-  await sleep(150);
+  // A second change, written only after the watching policy applied the first: a policy still
+  // following the file would have applied the first change by the time the second is applied.
+  const followed = watching.version;
+  await rejectPin(path, HOST, pki.intermediate.pin);
+  await until(() => watching.version > followed, 'the watching policy to follow the second change');
+  assert.deepEqual([closed, aborted, unwatched].map((policy) => policy.version), versions);
   for (const policy of [closed, aborted, unwatched]) assert.equal(policy.check(HOST, otherChain).outcome, 'mismatch');
   assert.equal(await unwatched.reload(), true, 'reload() applies the file on demand');
   assert.equal(unwatched.check(HOST, otherChain).outcome, 'pinned');
