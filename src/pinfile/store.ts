@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { link, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { link, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname as machineName } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -251,8 +251,12 @@ async function breakLock(lockPath: string, judged: string): Promise<void> {
   await unlink(aside).catch(() => undefined);
 }
 
-/** Judges a lock file that exists: stale when its holder died on this machine, or when it is too old. */
-async function isStale(lockPath: string, staleMs: number): Promise<string | undefined> {
+/**
+ * Judges a lock file that exists: stale when its holder died on this machine, or when it is too old.
+ * `fsNow` is the file system's clock (the mtime of a file just written), so that an unreadable lock is
+ * aged by the clock that stamped it, not by this process's clock, which can differ (faketime, skew).
+ */
+async function isStale(lockPath: string, staleMs: number, fsNow: number): Promise<string | undefined> {
   let text: string;
   let mtimeMs: number;
   try {
@@ -262,16 +266,58 @@ async function isStale(lockPath: string, staleMs: number): Promise<string | unde
     return undefined;
   }
   const info = parseLock(text);
-  const createdAt = info?.createdAt ?? mtimeMs;
-  if (Date.now() - createdAt > staleMs) return text;
-  // A lock that is empty or half-written: its creator died between create and write, or is writing now.
-  if (info === undefined) return Date.now() - mtimeMs > 2000 ? text : undefined;
+  if (info === undefined) {
+    // Written whole before it is linked into place, a lock is never empty or cut short, except one
+    // left by a crash on a file system without hard links (see acquireLock): give its creator a moment.
+    return fsNow - mtimeMs > 2000 ? text : undefined;
+  }
+  if (Date.now() - info.createdAt > staleMs) return text;
   if (info.host === machineName() && info.pid !== process.pid && !isAlive(info.pid)) return text;
   return undefined;
 }
 
+/** Creates `lockPath` holding `text`, or returns false if it exists; never leaves it empty or partial. */
+async function createLock(path: string, lockPath: string, text: string): Promise<{ created: boolean; fsNow: number }> {
+  const temp = join(dirname(path), `${tempPrefix(path)}${process.pid}.${randomUUID().slice(0, 8)}.lock.tmp`);
+  try {
+    await writeFile(temp, text, { encoding: 'utf8', mode: 0o644, flag: 'wx' });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    throw Object.assign(new Error(`cannot write ${path}: the folder ${dirname(path)} does not exist`, { cause: error }), { code: 'ENOENT' });
+  }
+  try {
+    const fsNow = (await stat(temp)).mtimeMs;
+    try {
+      // link() is atomic and fails if the lock exists: the lock appears with its whole content.
+      await link(temp, lockPath);
+      return { created: true, fsNow };
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') return { created: false, fsNow };
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw error;
+    }
+    // A file system without hard links: exclusive create, then write; a failed write removes the lock.
+    const handle = await open(lockPath, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY, 0o644).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'EEXIST') return undefined;
+      throw error;
+    });
+    if (handle === undefined) return { created: false, fsNow };
+    try {
+      await handle.writeFile(text, 'utf8');
+    } catch (error) {
+      await handle.close();
+      await unlink(lockPath).catch(() => undefined);
+      throw error;
+    }
+    await handle.close();
+    return { created: true, fsNow };
+  } finally {
+    await unlink(temp).catch(() => undefined);
+  }
+}
+
 /**
- * Takes `PATH.lock` (created with O_EXCL, holding pid, host, time and a token), breaking a stale one.
+ * Takes `PATH.lock` (holding pid, host, time and a token), breaking a stale one.
  * Returns the release function, which deletes the lock only if it is still ours.
  */
 export async function acquireLock(path: string, options: UpdateOptions = {}): Promise<() => Promise<void>> {
@@ -282,24 +328,14 @@ export async function acquireLock(path: string, options: UpdateOptions = {}): Pr
   for (let attempt = 0; ; attempt++) {
     info.createdAt = Date.now();
     const text = `${JSON.stringify(info)}\n`;
-    try {
-      const handle = await open(lockPath, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY, 0o644).catch((error: NodeJS.ErrnoException) => {
-        if (error.code !== 'ENOENT') throw error;
-        throw Object.assign(new Error(`cannot write ${path}: the folder ${dirname(path)} does not exist`, { cause: error }), { code: 'ENOENT' });
-      });
-      try {
-        await handle.writeFile(text, 'utf8');
-      } finally {
-        await handle.close();
-      }
+    const { created, fsNow } = await createLock(path, lockPath, text);
+    if (created) {
       return async () => {
         const current = await readFile(lockPath, 'utf8').catch(() => undefined);
         if (current === text) await unlink(lockPath).catch(() => undefined);
       };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
-    const stale = await isStale(lockPath, staleMs);
+    const stale = await isStale(lockPath, staleMs, fsNow);
     if (stale !== undefined) {
       await breakLock(lockPath, stale);
       continue;
