@@ -8,8 +8,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export const TINYPROXY = '/usr/bin/tinyproxy';
-export const MITMDUMP = '/usr/bin/mitmdump';
+// Found on PATH, where the package manager (or the developer) put them.
+export const TINYPROXY = 'tinyproxy';
+export const MITMDUMP = 'mitmdump';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
