@@ -100,7 +100,8 @@ test('a writer killed in mid-write leaves the old or the new file, whole, and th
     if (typeof plan === 'string') {
       (async () => {
         while (watching) {
-          const temp = (await readdir(dir)).find((name) => name.endsWith('.tmp'));
+          // The pin file's own temporary file, not the lock's (written whole, then linked into place).
+          const temp = (await readdir(dir)).find((name) => name.endsWith('.tmp') && !name.endsWith('.lock.tmp'));
           if (temp !== undefined && (plan === 'temp-created' || (await stat(join(dir, temp)).catch(() => ({ size: 0 }))).size >= size)) {
             child.kill('SIGKILL');
             return;

@@ -86,37 +86,53 @@ export async function startIpv6TlsServer(chain) {
 }
 
 /**
- * A TCP proxy on 127.0.0.1:0 to `targetPort` that holds every connection for `delayMs` before
- * forwarding: a slow server, to show that many targets are probed concurrently.
+ * TCP proxies to 127.0.0.1:targetPort that share one gate: each connection is held until `holdUntil`
+ * connections (across all the proxies) are open at once, then all held ones go through. `peak()` is
+ * the most connections seen open at once: concurrency is proven by counting, not by timing.
  */
-export async function startDelayedProxy(targetPort, delayMs) {
+export async function startGatedProxies(targetPort, count, holdUntil) {
   const sockets = new Set();
+  let open = 0;
+  let peak = 0;
+  let held = [];
   const track = (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
   };
-  const server = createTcpServer((client) => {
-    track(client);
-    client.pause();
-    const timer = setTimeout(() => {
-      const upstream = connectTcp(targetPort, '127.0.0.1');
-      track(upstream);
-      upstream.on('connect', () => {
-        client.pipe(upstream).pipe(client);
-        client.resume();
-      });
-      upstream.on('close', () => client.destroy());
-      client.on('close', () => upstream.destroy());
-    }, delayMs);
-    client.on('close', () => clearTimeout(timer));
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const forward = (client) => {
+    const upstream = connectTcp(targetPort, '127.0.0.1');
+    track(upstream);
+    upstream.on('connect', () => {
+      client.pipe(upstream).pipe(client);
+      client.resume();
+    });
+    upstream.on('close', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+  };
+  const servers = await Promise.all(Array.from({ length: count }, async () => {
+    const server = createTcpServer((client) => {
+      track(client);
+      client.pause();
+      open++;
+      peak = Math.max(peak, open);
+      client.on('close', () => { open--; });
+      held.push(client);
+      if (open >= holdUntil) {
+        const release = held;
+        held = [];
+        for (const socket of release) forward(socket);
+      }
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return server;
+  }));
   return {
-    port: server.address().port,
-    close: () => new Promise((resolve) => {
+    ports: servers.map((server) => server.address().port),
+    peak: () => peak,
+    close: () => Promise.all(servers.map((server) => new Promise((resolve) => {
       server.close(() => resolve());
       for (const socket of sockets) socket.destroy();
-    }),
+    }))),
   };
 }
