@@ -32,6 +32,7 @@ export type { BackupKey, BackupKeyOptions, KeyType } from './ops/keygen.js';
 export { lintPolicy, lintPinFile, isPublicSuffix } from './ops/lint.js';
 export type { LintFinding, LintRule, LintOptions, LintPinFileOptions } from './ops/lint.js';
 export { exportPins, EXPORT_FORMATS } from './ops/export.js';
+export { OKHTTP_LANGUAGES } from './ops/export.js';
 export type { ExportFormat, ExportOptions, ExportResult } from './ops/export.js';
 export { collectMetrics, formatMetrics, serveMetrics } from './ops/metrics.js';
 export type { MetricsOptions, MetricsServer, MetricsServerOptions } from './ops/metrics.js';
