@@ -238,6 +238,24 @@ function printable(text: string): string {
   });
 }
 
+/** Characters JSON.stringify leaves raw that a terminal or log reader takes as a line break or a control. */
+const JSON_UNSAFE = /[\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * A report as one JSON line (the `--out` file, `certpin collect --json`): JSON.stringify escapes C0
+ * controls, and this also escapes DEL, C1 (0x9b is CSI on 8-bit terminals), the Unicode line
+ * separators and bidirectional overrides, as `\uHHHH`: the same JSON value, always one line.
+ *
+ * @example
+ * ```js
+ * import { createCollector, reportJsonLine } from 'certpin'
+ * const collector = createCollector({ onReport: (report) => process.stdout.write(reportJsonLine(report)) })
+ * ```
+ */
+export function reportJsonLine(report: CollectedReport): string {
+  return `${JSON.stringify(report).replace(JSON_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}\n`;
+}
+
 /**
  * One line for a person watching the collector:
  * `2026-11-28T10:00:00.000Z api.example.com:443 mismatch report-only leaf sha256/…= CN=api.example.com known 2 pins`.
@@ -362,7 +380,7 @@ export function createCollector(options: CollectorOptions = {}): Collector {
     const now = Date.now();
     const report = normalizeReport(body, new Date(now));
     const key = identity(report);
-    const line = `${JSON.stringify(report)}\n`;
+    const line = reportJsonLine(report);
     for (;;) {
       const pending = storing.get(key);
       if (pending === undefined) break;

@@ -8,6 +8,7 @@ export type { PolicyConfig, PolicySettings, HostConfig, PinRecord, PinStatus, Ca
 export { VIOLATION_CHANNEL } from './reports.js';
 export type { ViolationReport, ViolationReason } from './reports.js';
 export { createCollector, startCollector, formatCollectedReport } from './collector.js';
+export { reportJsonLine } from './collector.js';
 export type { Collector, CollectorOptions, CollectedReport, ReportFormat, RunningCollector } from './collector.js';
 export { pinnedAgent } from './transports/https.js';
 export type { PinnedAgent } from './transports/https.js';
