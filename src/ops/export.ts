@@ -188,7 +188,7 @@ function skipReportOnly(entries: readonly ExportEntry[], format: string, notes: 
   });
 }
 
-/** Leaves out the entries whose domain `keep` refuses, with its reason as the note. */
+/** Leaves out the entries whose domain `refuse` gives a reason for, with that reason as the note. */
 function skipDomains(entries: readonly ExportEntry[], notes: string[], refuse: (domain: string) => string | undefined): ExportEntry[] {
   return entries.filter((e) => {
     const why = refuse(e.domain);
