@@ -128,6 +128,23 @@ class BadReport extends Error {
   }
 }
 
+/** Reports nest two levels (RFC 7469 section 3, TrustKit's report); deeper bodies are refused. */
+const MAX_REPORT_DEPTH = 32;
+
+/** The nesting depth of a parsed JSON value, counted without recursion so no depth can overflow the stack. */
+function nestingDepth(value: unknown): number {
+  let deepest = 0;
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!;
+    if (typeof current !== 'object' || current === null) continue;
+    if (depth + 1 > deepest) deepest = depth + 1;
+    if (deepest > MAX_REPORT_DEPTH) return deepest;
+    for (const child of Object.values(current)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function stringList(body: Record<string, unknown>, field: string): string[] {
@@ -205,6 +222,41 @@ function identity(report: CollectedReport): string {
 }
 
 /**
+ * Report fields come from anyone who can reach the collector: a hostname with a newline, NUL or ANSI
+ * escape would forge or hide lines in a terminal or log file (CWE-117). Control characters (C0, DEL,
+ * C1), the Unicode line and paragraph separators and bidirectional overrides (CVE-2021-42574, "Trojan
+ * Source") are written as `\xHH`/`\uHHHH`, and the backslash itself as `\\`, so the escaped text reads
+ * back unambiguously and one report is always one line.
+ */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const UNSAFE = /[\\\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+function printable(text: string): string {
+  return text.replace(UNSAFE, (c) => {
+    if (c === '\\') return '\\\\';
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
+/** Characters JSON.stringify leaves raw that a terminal or log reader takes as a line break or a control. */
+const JSON_UNSAFE = /[\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * A report as one JSON line (the `--out` file, `certpin collect --json`): JSON.stringify escapes C0
+ * controls, and this also escapes DEL, C1 (0x9b is CSI on 8-bit terminals), the Unicode line
+ * separators and bidirectional overrides, as `\uHHHH`: the same JSON value, always one line.
+ *
+ * @example
+ * ```js
+ * import { createCollector, reportJsonLine } from 'certpin'
+ * const collector = createCollector({ onReport: (report) => process.stdout.write(reportJsonLine(report)) })
+ * ```
+ */
+export function reportJsonLine(report: CollectedReport): string {
+  return `${JSON.stringify(report).replace(JSON_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}\n`;
+}
+
+/**
  * One line for a person watching the collector:
  * `2026-11-28T10:00:00.000Z api.example.com:443 mismatch report-only leaf sha256/…= CN=api.example.com known 2 pins`.
  *
@@ -221,7 +273,7 @@ export function formatCollectedReport(report: CollectedReport): string {
   parts.push(report.leaf ? `leaf ${report.leaf.pin} ${report.leaf.subject}` : 'leaf unknown');
   parts.push(`known ${report.knownPins.length} pin${report.knownPins.length === 1 ? '' : 's'}`);
   if (report.appBundleId !== null) parts.push(`app ${report.appBundleId}`);
-  return parts.join(' ');
+  return printable(parts.join(' '));
 }
 
 function isJsonType(contentType: string | undefined): boolean {
@@ -291,6 +343,27 @@ export function createCollector(options: CollectorOptions = {}): Collector {
     else res.writeHead(status, { ...headers, 'content-type': 'text/plain; charset=utf-8' }).end(`${message}\n`);
   };
 
+  /** Reports of the same identity being stored now: a concurrent copy waits for the outcome. */
+  const storing = new Map<string, Promise<boolean>>();
+
+  const store = async (report: CollectedReport, key: string, line: string, now: number): Promise<void> => {
+    if (options.out !== undefined) {
+      const out = options.out;
+      const write = writes.then(() => appendFile(out, line));
+      writes = write.catch(() => {});
+      await write;
+    }
+    // Counted, remembered and announced only once stored: a report whose write failed was not
+    // collected, so its copies must be tried again, not answered "duplicate".
+    remember(key, now);
+    accepted++;
+    try {
+      options.onReport?.(report, formatCollectedReport(report));
+    } catch {
+      // a faulty callback must not lose the report
+    }
+  };
+
   const accept = async (req: IncomingMessage): Promise<void> => {
     if (req.method !== 'POST') throw new BadReport(405, 'send reports with POST');
     if (!isJsonType(req.headers['content-type'])) throw new BadReport(400, `expected a JSON body, got ${req.headers['content-type']}`);
@@ -301,32 +374,35 @@ export function createCollector(options: CollectorOptions = {}): Collector {
     } catch {
       throw new BadReport(400, 'the body is not valid JSON');
     }
+    // JSON.parse takes thousands of levels that JSON.stringify (the --out line) then cannot write
+    // ("Maximum call stack size exceeded"); no report format nests more than a few levels.
+    if (nestingDepth(body) > MAX_REPORT_DEPTH) throw new BadReport(400, `the report nests deeper than ${MAX_REPORT_DEPTH} levels`);
     const now = Date.now();
     const report = normalizeReport(body, new Date(now));
     const key = identity(report);
+    const line = reportJsonLine(report);
+    for (;;) {
+      const pending = storing.get(key);
+      if (pending === undefined) break;
+      if (await pending) {
+        duplicates++;
+        return;
+      }
+      if (storing.get(key) === pending) storing.delete(key);
+    }
     const until = seenUntil.get(key);
     if (until !== undefined && now < until) {
       duplicates++;
       return;
     }
     seenUntil.delete(key);
-    remember(key, now);
-    accepted++;
+    const attempt = store(report, key, line, now);
+    const pendingOf = attempt.then(() => true, () => false);
+    storing.set(key, pendingOf);
     try {
-      options.onReport?.(report, formatCollectedReport(report));
-    } catch {
-      // a faulty callback must not lose the report
-    }
-    if (options.out !== undefined) {
-      const out = options.out;
-      const write = writes.then(() => appendFile(out, `${JSON.stringify(report)}\n`));
-      writes = write.catch(() => {});
-      try {
-        await write;
-      } catch (error) {
-        seenUntil.delete(key);
-        throw error;
-      }
+      await attempt;
+    } finally {
+      if (storing.get(key) === pendingOf) storing.delete(key);
     }
   };
 

@@ -8,6 +8,7 @@ export type { PolicyConfig, PolicySettings, HostConfig, PinRecord, PinStatus, Ca
 export { VIOLATION_CHANNEL } from './reports.js';
 export type { ViolationReport, ViolationReason } from './reports.js';
 export { createCollector, startCollector, formatCollectedReport } from './collector.js';
+export { reportJsonLine } from './collector.js';
 export type { Collector, CollectorOptions, CollectedReport, ReportFormat, RunningCollector } from './collector.js';
 export { pinnedAgent } from './transports/https.js';
 export type { PinnedAgent } from './transports/https.js';
@@ -32,6 +33,7 @@ export type { BackupKey, BackupKeyOptions, KeyType } from './ops/keygen.js';
 export { lintPolicy, lintPinFile, isPublicSuffix } from './ops/lint.js';
 export type { LintFinding, LintRule, LintOptions, LintPinFileOptions } from './ops/lint.js';
 export { exportPins, EXPORT_FORMATS } from './ops/export.js';
+export { OKHTTP_LANGUAGES } from './ops/export.js';
 export type { ExportFormat, ExportOptions, ExportResult } from './ops/export.js';
 export { collectMetrics, formatMetrics, serveMetrics } from './ops/metrics.js';
 export type { MetricsOptions, MetricsServer, MetricsServerOptions } from './ops/metrics.js';

@@ -52,11 +52,12 @@ describe('certpin export', () => {
 
   test('okhttp, trustkit and hpkp', async () => {
     const okhttp = await runCli(['export', '--config', config, '--format', 'okhttp']);
-    assert.match(okhttp.stdout, /^val certificatePinner = CertificatePinner\.Builder\(\)\n {4}\.add\("api\.example\.test", "sha256\//);
+    assert.match(okhttp.stdout, /^\/\/ certpin export: OkHttp CertificatePinner\nval certificatePinner = CertificatePinner\.Builder\(\)\n {4}\.add\("api\.example\.test", "sha256\//);
     assert.match(okhttp.stdout, /\.add\("\*\.cdn\.example\.test", /);
     assert.equal(okhttp.stderr, '');
     const trustkit = await runCli(['export', '--config', config, '--format', 'trustkit']);
     assert.match(trustkit.stdout, /kTSKPinnedDomains: \[\n {8}"api\.example\.test": \[/);
+    assert.match(trustkit.stdout, /kTSKDisableDefaultReportUri: true,/);
     assert.match(trustkit.stderr, /TrustKit cannot say "exactly one label"/);
     const hpkp = await runCli(['export', '--config', config, '--format', 'hpkp', '--json']);
     const json = JSON.parse(hpkp.stdout);
@@ -66,9 +67,39 @@ describe('certpin export', () => {
     assert.ok(json.notes.some((n) => /HPKP cannot say "exactly one label"/.test(n)));
   });
 
+  test('okhttp --language java --okhttp-version 3.14.9: Java for an OkHttp without **., the gap said on stderr', async () => {
+    const file = join(dir, 'subdomains.json');
+    writeFileSync(file, JSON.stringify({ hosts: { '**.example.test': { pins: [pki.leaf.pin, pki.leaf2.pin] } } }));
+    const modern = await runCli(['export', '--config', file, '--format', 'okhttp', '--language', 'java']);
+    assert.equal(modern.code, 0, modern.stderr);
+    assert.match(modern.stdout, /^\/\/ certpin export: needs OkHttp 4\.3\.0 or later \(\*\*\. patterns\)\nCertificatePinner certificatePinner = new CertificatePinner\.Builder\(\)\n {4}\.add\("\*\*\.example\.test", /);
+    assert.match(modern.stdout, /\.build\(\);\n$/);
+    assert.match(modern.stderr, /certpin: note: OkHttp: this export needs OkHttp 4\.3\.0 or later/);
+    const legacy = await runCli(['export', '--config', file, '--format', 'okhttp', '--language', 'java', '--okhttp-version', '3.14.9']);
+    assert.equal(legacy.code, 0, legacy.stderr);
+    assert.ok(!legacy.stdout.includes('**'));
+    assert.match(legacy.stdout, /\.add\("example\.test", [^\n]+\)\n {4}\.add\("\*\.example\.test", /);
+    assert.match(legacy.stderr, /\*\*\.example\.test: OkHttp 3\.14\.9 has no "\*\*\." pattern .*a\.b\.example\.test.* stay unpinned there/);
+  });
+
+  test('apple: an NSPinnedDomains property list that plistlib reads', async () => {
+    const result = await runCli(['export', '--config', config, '--format', 'apple']);
+    assert.equal(result.code, 0, result.stderr);
+    const parsed = await runProgram('python3', ['-c', 'import json, plistlib, sys; print(json.dumps(plistlib.loads(sys.stdin.buffer.read())))'], { input: result.stdout });
+    assert.equal(parsed.code, 0, parsed.stderr);
+    const domains = JSON.parse(parsed.stdout).NSAppTransportSecurity.NSPinnedDomains;
+    assert.deepEqual(Object.keys(domains), ['api.example.test', 'cdn.example.test']);
+    assert.equal(domains['cdn.example.test'].NSIncludesSubdomains, true);
+    assert.equal(domains['api.example.test'].NSPinnedCAIdentities.length, 2);
+    assert.match(result.stderr, /\*\.cdn\.example\.test: App Transport Security cannot say "exactly one label"/);
+  });
+
   test('usage and input errors exit 2 with one line', async () => {
     assertOneLineError(await runCli(['export', '--config', config]), { pattern: /--format is required/ });
-    assertOneLineError(await runCli(['export', '--config', config, '--format', 'yaml']), { pattern: /okhttp, android, trustkit, curl, hpkp/ });
+    assertOneLineError(await runCli(['export', '--config', config, '--format', 'yaml']), { pattern: /okhttp, android, trustkit, apple, curl, hpkp/ });
+    assertOneLineError(await runCli(['export', '--config', config, '--format', 'curl', '--language', 'java']), { pattern: /--okhttp-version and --language go with --format okhttp, not curl/ });
+    assertOneLineError(await runCli(['export', '--config', config, '--format', 'okhttp', '--language', 'swift']), { pattern: /--language must be kotlin or java, got "swift"/ });
+    assertOneLineError(await runCli(['export', '--config', config, '--format', 'okhttp', '--okhttp-version', 'latest']), { pattern: /--okhttp-version takes a version such as 3\.14\.9/ });
     assertOneLineError(await runCli(['export', '--config', config, '--format', 'curl', '--host', 'nope.example.org']), { pattern: /no host entry matches/ });
     assertOneLineError(await runCli(['export', '--config', join(dir, 'missing.json'), '--format', 'curl']), { pattern: /no such file/ });
     const invalid = join(dir, 'invalid.json');

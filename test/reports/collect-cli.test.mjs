@@ -93,6 +93,43 @@ test('collect --json prints each report as one JSON line', async (t) => {
   assert.equal(report.format, 'rfc7469');
 });
 
+test('collect: 7 reports whose fields carry newlines, NUL and terminal escapes print exactly 7 lines', async (t) => {
+  const cli = startCli(['--listen', '127.0.0.1:0']);
+  t.after(() => cli.child.kill('SIGKILL'));
+  const url = await cli.ready;
+  const hostile = ['a\nforged 1', 'b\r\nforged 2', 'c\u0000d', 'e\u001b[2Kf', 'g\u2028h', 'i\u0085j', 'k\u202el'];
+  for (const [i, hostname] of hostile.entries()) {
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ hostname, port: 443, 'noted-hostname': `n${hostname}`, reason: `r${hostname}`, 'known-pins': [], i }) });
+    assert.equal(res.status, 204);
+  }
+  cli.child.kill('SIGTERM');
+  assert.equal(await cli.exited, 0);
+  assert.match(cli.io.stderr, /7 reports, 0 duplicates, 0 refused/);
+  const lines = cli.io.stdout.replace(/\n$/, '').split(/\r\n|[\n\r\u2028\u2029\u0085]/);
+  assert.equal(lines.length, 7, cli.io.stdout);
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+  for (const line of lines) assert.doesNotMatch(line, /[\u0000-\u001f\u007f-\u009f\u202e]/);
+  assert.match(lines[0], / a\\x0aforged 1:443 ra\\x0aforged 1 noted na\\x0aforged 1 leaf unknown known 0 pins$/);
+});
+
+test('collect --json: hostile reports stay one JSON line each and read back unchanged', async (t) => {
+  const cli = startCli(['--listen', '127.0.0.1:0', '--json']);
+  t.after(() => cli.child.kill('SIGKILL'));
+  const url = await cli.ready;
+  const hostile = ['a\nb', 'c\u0000d', 'e\u001b[2Kf', 'g\u2028h', 'i\u0085j', 'k\u009b2Jl', 'm\u202en'];
+  for (const hostname of hostile) {
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ hostname, port: 443, 'known-pins': [] }) });
+    assert.equal(res.status, 204);
+  }
+  cli.child.kill('SIGTERM');
+  assert.equal(await cli.exited, 0);
+  const lines = cli.io.stdout.replace(/\n$/, '').split(/\r\n|[\n\r\u2028\u2029\u0085]/);
+  assert.equal(lines.length, 7, cli.io.stdout);
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  for (const line of lines) assert.doesNotMatch(line, /[\u0000-\u001f\u007f-\u009f\u202e]/);
+  assert.deepEqual(lines.map((line) => JSON.parse(line).hostname), hostile);
+});
+
 test('collect refuses a missing or malformed --listen with one line and exit 2', async () => {
   assertOneLineError(await runCli(['collect']), { pattern: /needs --listen HOST:PORT/ });
   assertOneLineError(await runCli(['collect', '--listen', 'localhost']), { pattern: /--listen takes HOST:PORT/ });

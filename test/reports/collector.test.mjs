@@ -3,10 +3,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startCollector } from 'certpin';
+import { formatCollectedReport, startCollector } from 'certpin';
 import { makePki } from '../support/pki.mjs';
 
 const pki = await makePki();
@@ -169,5 +169,90 @@ describe('collector de-duplication window (frozen clock)', () => {
     } finally {
       await collector.close();
     }
+  });
+});
+
+/** Field values a reporter controls that would break one report into several log lines, or hide text. */
+const HOSTILE = [
+  'evil.example.test\n2026-11-28T10:00:00.000Z api.example.test:443 forged-line',
+  'nul\u0000.example.test',
+  'cr.example.test\rOVERWRITTEN',
+  'ansi\u001b[2K\u001b[1A.example.test',
+  'ls\u2028.example.test',
+  'ps\u2029.example.test',
+  'bidi\u202e.example.test',
+];
+
+describe('collector output cannot be forged by a report (log injection, CWE-117)', () => {
+  test('control characters in any printed field are escaped: 7 hostile reports print exactly 7 lines', async (t) => {
+    const lines = [];
+    const collector = await startCollector({ onReport: (_report, line) => lines.push(line) });
+    t.after(() => collector.close());
+    for (const [i, hostile] of HOSTILE.entries()) {
+      const report = i % 2 === 0
+        ? rfc7469({ hostname: hostile, 'noted-hostname': `noted-${hostile}`, reason: `reason-${hostile}` })
+        : trustkit({ hostname: hostile, 'app-bundle-id': `app-${hostile}` });
+      assert.equal((await postJson(collector.url, report)).status, 204);
+    }
+    assert.equal(collector.accepted, 7);
+    const printed = lines.join('\n');
+    assert.equal(printed.split(/\r\n|[\n\r\u2028\u2029\u0085]/).length, 7, printed);
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+    for (const line of lines) assert.doesNotMatch(line, /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e]/);
+    assert.match(lines[0], / evil\.example\.test\\x0a2026-11-28T10:00:00\.000Z api\.example\.test:443 forged-line:443 reason-evil\.example\.test\\x0a2026/);
+    assert.match(lines[1], / nul\\x00\.example\.test:443 no-matching-pin .* app app-nul\\x00\.example\.test$/);
+    assert.match(lines[3], /ansi\\x1b\[2K\\x1b\[1A\.example\.test/);
+    assert.match(lines[4], /ls\\u2028\.example\.test/);
+    assert.match(lines[6], /bidi\\u202e\.example\.test/);
+  });
+
+  test('the escaping is unambiguous: a literal backslash sequence is not mistaken for an escaped one', () => {
+    const base = { receivedAt: '2026-11-28T10:00:00.000Z', format: 'rfc7469', port: 443, notedHostname: null, includeSubdomains: null, enforced: null, reason: 'r', appBundleId: null, knownPins: [], leaf: null, report: {} };
+    const literal = formatCollectedReport({ ...base, hostname: 'a\\x0ab' });
+    const newline = formatCollectedReport({ ...base, hostname: 'a\nb' });
+    assert.notEqual(literal, newline);
+    assert.match(literal, / a\\\\x0ab:443 /);
+    assert.match(newline, / a\\x0ab:443 /);
+  });
+});
+
+describe('collector counts and de-duplicates only what it stored', () => {
+  const deep = (depth) => `{"hostname":"deep.example.test","port":443,"x":${'['.repeat(depth)}${']'.repeat(depth)}}`;
+
+  test('a 5,000-deep JSON report (10 KB) is refused with 400, every copy, and never counted', async (t) => {
+    const out = join(workDir, 'deep.jsonl');
+    const lines = [];
+    const collector = await startCollector({ out, onReport: (_report, line) => lines.push(line) });
+    t.after(() => collector.close());
+    const body = deep(5000);
+    assert.ok(body.length > 10_000 && body.length < 10_100);
+    const answers = await Promise.all(Array.from({ length: 5 }, () => postJson(collector.url, body)));
+    assert.deepEqual(answers.map((a) => a.status), [400, 400, 400, 400, 400]);
+    assert.match(answers[0].text, /nests deeper than 32 levels/);
+    assert.deepEqual([collector.accepted, collector.duplicates, collector.refused], [0, 0, 5]);
+    assert.deepEqual(lines, []);
+    assert.equal(existsSync(out), false);
+    // A report nested as deep as allowed is still taken, and written.
+    assert.equal((await postJson(collector.url, deep(30))).status, 204);
+    assert.equal(collector.accepted, 1);
+    assert.equal(readFileSync(out, 'utf8').trim().split('\n').length, 1);
+  });
+
+  test('concurrent copies of a report whose write fails get 500, not 204 "duplicate", and a later copy is stored', async (t) => {
+    const dir = join(workDir, 'not-yet');
+    const out = join(dir, 'reports.jsonl');
+    const lines = [];
+    const collector = await startCollector({ out, onReport: (_report, line) => lines.push(line) });
+    t.after(() => collector.close());
+    const answers = await Promise.all(Array.from({ length: 5 }, () => postJson(collector.url, rfc7469())));
+    assert.deepEqual(answers.map((a) => a.status), [500, 500, 500, 500, 500]);
+    assert.deepEqual([collector.accepted, collector.duplicates], [0, 0]);
+    assert.deepEqual(lines, [], 'nothing is announced that was not stored');
+    mkdirSync(dir);
+    const stored = await Promise.all(Array.from({ length: 5 }, () => postJson(collector.url, rfc7469())));
+    assert.deepEqual(stored.map((a) => a.status), [204, 204, 204, 204, 204]);
+    assert.deepEqual([collector.accepted, collector.duplicates], [1, 4]);
+    assert.equal(lines.length, 1);
+    assert.equal(readFileSync(out, 'utf8').trim().split('\n').length, 1);
   });
 });

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { startCollector } from '../../index.js';
+import { reportJsonLine, startCollector } from '../../index.js';
 import { defineCommand, UsageError, untilStopped } from '../command.js';
 
 function parseListen(text: string | undefined): { host: string; port: number } {
@@ -39,7 +39,7 @@ Options:
       host,
       port,
       ...(values.out === undefined ? {} : { out: values.out }),
-      onReport: (report, line) => out.line(json ? JSON.stringify(report) : line),
+      onReport: (report, line) => out.line(json ? reportJsonLine(report).slice(0, -1) : line),
     });
     out.note(`certpin: collecting violation reports at ${collector.url}${values.out === undefined ? '' : `, appending to ${values.out}`}`);
     await untilStopped();
