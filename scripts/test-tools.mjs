@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The first step of `npm test`: the suite runs real peers (openssl, curl, tinyproxy, mitmproxy,
-// xmllint, promtool), and a missing one must fail the run up front with one line that says what to
+// xmllint, promtool, and javac/java and python3 to compile and parse what `export` writes), and a missing one must fail the run up front with one line that says what to
 // install, not fail a dozen tests one by one. As root on Debian or Ubuntu (a container, CI) the
 // missing packages are installed with apt-get; anywhere else the line names them.
 import { spawnSync } from 'node:child_process';
@@ -15,6 +15,9 @@ const TOOLS = [
   ['mitmdump', 'mitmproxy'],
   ['xmllint', 'libxml2-utils'],
   ['promtool', 'prometheus'],
+  ['javac', 'openjdk-17-jdk-headless'],
+  ['java', 'openjdk-17-jdk-headless'],
+  ['python3', 'python3'],
 ];
 
 const MIN_NODE = [20, 19];

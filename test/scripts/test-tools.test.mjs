@@ -23,13 +23,13 @@ function checkWith(t, tools) {
 }
 
 test('all tools on PATH, in a folder of their own: the check passes silently', (t) => {
-  const result = checkWith(t, ['openssl', 'curl', 'tinyproxy', 'mitmdump', 'xmllint', 'promtool']);
+  const result = checkWith(t, ['openssl', 'curl', 'tinyproxy', 'mitmdump', 'xmllint', 'promtool', 'javac', 'java', 'python3']);
   assert.equal(result.stderr, '');
   assert.equal(result.status, 0);
 });
 
 test('missing tools: exit 1 and one line naming each tool and its package', (t) => {
-  const result = checkWith(t, ['openssl', 'curl', 'tinyproxy']);
+  const result = checkWith(t, ['openssl', 'curl', 'tinyproxy', 'javac', 'java', 'python3']);
   assert.equal(result.status, 1);
   const lines = result.stderr.trim().split('\n');
   assert.equal(lines.length, 1, result.stderr);
