@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // The first step of `npm test`: the suite runs real peers (openssl, curl, tinyproxy, mitmproxy,
-// xmllint, promtool, and javac/java and python3 to compile and parse what `export` writes), and a missing one must fail the run up front with one line that says what to
-// install, not fail a dozen tests one by one. As root on Debian or Ubuntu (a container, CI) the
-// missing packages are installed with apt-get; anywhere else the line names them.
+// xmllint, promtool, and javac, java and python3 to compile and parse what `export` writes), and a
+// missing one must fail the run up front with one line that says what to install, not fail a dozen
+// tests one by one. As root on Debian or Ubuntu (a container, CI) the missing packages are installed
+// with apt-get; anywhere else the line names them.
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
