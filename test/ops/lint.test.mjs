@@ -159,6 +159,9 @@ describe('lintPinFile', () => {
     const findings = await lintPinFile(probeHost, { maxExpiresDays: 100_000 });
     assert.deepEqual(findings.map((f) => [f.host, f.rule]), [[null, 'invalid-entry']]);
     assert.match(findings[0].message, /probeHost/);
+    // ...also when the only other finding is an info one
+    writeFileSync(probeHost, JSON.stringify({ hosts: { 'api.example.com': { ...GOOD, enforce: false, expires: '2099-01-01', probeHost: 'elsewhere.example.org' } } }));
+    assert.deepEqual((await lintPinFile(probeHost, { maxExpiresDays: 100_000 })).map((f) => [f.host, f.rule, f.severity]), [['api.example.com', 'report-only', 'info'], [null, 'invalid-entry', 'warning']]);
   });
 
   test('--live: no trusted pin outside the live chain, leaf pins by role, mismatch and unreachable hosts', async (t) => {
