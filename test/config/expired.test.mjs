@@ -10,10 +10,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createPolicy, loadPolicy } from 'certpin';
 import { makePki } from '../support/pki.mjs';
-import { makeAppDir } from '../register/fixtures/harness.mjs';
 
 const run = promisify(execFile);
+// The hook by its built file: the register harness's package links do not resolve on Node 24.
+const REGISTER = new URL('../../build/src/register.js', import.meta.url).href;
 const pki = await makePki();
+const writePinFile = (path, document) => writeFileSync(path, JSON.stringify(document, null, 2));
 const dir = mkdtempSync(join(tmpdir(), 'certpin-expired-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const NOW = Date.parse('2027-03-01T12:00:00.000Z');
@@ -84,14 +86,15 @@ describe('expired pins warn at load', () => {
   });
 
   test('certpin/register: warns once at start-up, and the application runs', async (t) => {
-    const app = await makeAppDir();
-    t.after(() => app.rm());
+    const appDir = mkdtempSync(join(tmpdir(), 'certpin-hook-'));
+    t.after(() => rmSync(appDir, { recursive: true, force: true }));
+    const pinFile = join(appDir, 'pins.json');
     // A date long past whatever the clock says: this child's clock cannot be frozen from here.
-    app.writePins({ version: 1, hosts: { 'register.expired.test': { pins: pins(), expires: '2001-01-01' } } });
-    const env = { ...process.env, CERTPIN_CONFIG: app.pinFile };
+    writePinFile(pinFile, { version: 1, hosts: { 'register.expired.test': { pins: pins(), expires: '2001-01-01' } } });
+    const env = { ...process.env, CERTPIN_CONFIG: pinFile };
     delete env.NODE_TEST_CONTEXT;
     delete env.NODE_OPTIONS;
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'certpin/register', '-e', 'console.log("ran")'], { cwd: app.dir, env });
+    const { stdout, stderr } = await run(process.execPath, ['--import', REGISTER, '-e', 'console.log("ran")'], { cwd: appDir, env });
     assert.equal(stdout, 'ran\n');
     const lines = stderr.split('\n').filter((line) => line.includes('CertpinWarning'));
     assert.equal(lines.length, 1, stderr);

@@ -10,10 +10,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createPolicy, loadPolicy } from 'certpin';
 import { makePki } from '../support/pki.mjs';
-import { makeAppDir } from '../register/fixtures/harness.mjs';
 
 const run = promisify(execFile);
+// The hook by its built file: the register harness's package links do not resolve on Node 24.
+const REGISTER = new URL('../../build/src/register.js', import.meta.url).href;
 const pki = await makePki();
+const writePinFile = (path, document) => writeFileSync(path, JSON.stringify(document, null, 2));
 const dir = mkdtempSync(join(tmpdir(), 'certpin-strict-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const PINS = [pki.intermediate.pin, { pin: pki.intermediate2.pin, status: 'backup' }];
@@ -154,13 +156,14 @@ describe('the pin file refuses unknown keys', () => {
 
 describe('certpin/register refuses unknown keys', () => {
   test('a misspelled key stops the process before the application runs, naming file, key and fix', async (t) => {
-    const app = await makeAppDir();
-    t.after(() => app.rm());
-    app.writePins({ version: 1, settings: { unPinned: 'deny' }, hosts: { [HOST]: entry() } });
-    const env = { ...process.env, CERTPIN_CONFIG: app.pinFile };
+    const appDir = mkdtempSync(join(tmpdir(), 'certpin-hook-'));
+    t.after(() => rmSync(appDir, { recursive: true, force: true }));
+    const pinFile = join(appDir, 'pins.json');
+    writePinFile(pinFile, { version: 1, settings: { unPinned: 'deny' }, hosts: { [HOST]: entry() } });
+    const env = { ...process.env, CERTPIN_CONFIG: pinFile };
     delete env.NODE_TEST_CONTEXT;
     delete env.NODE_OPTIONS;
-    const outcome = await run(process.execPath, ['--import', 'certpin/register', '-e', 'console.log("the application ran")'], { cwd: app.dir, env }).then(
+    const outcome = await run(process.execPath, ['--import', REGISTER, '-e', 'console.log("the application ran")'], { cwd: appDir, env }).then(
       () => ({ code: 0, stdout: 'the application ran', stderr: '' }),
       (error) => error,
     );
