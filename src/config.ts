@@ -58,8 +58,8 @@ export interface PinRecord extends Annotations {
 }
 
 /**
- * One host pattern's entry: its pins and how they are enforced. Besides these keys only `x-`
- * annotations are accepted: a misspelled key (`includeSubdomain`) does not compile, and at run time
+ * One host pattern's entry: its pins and how they are enforced. Besides these keys only annotations
+ * (`note`, `x-…`) are accepted: a misspelled key (`includeSubdomain`) does not compile, and at run time
  * it is `ERR_CERTPIN_INVALID_CONFIG` naming the key and the nearest known one.
  *
  * @example
@@ -126,7 +126,7 @@ export type CaInput = string | Uint8Array | ReadonlyArray<string | Uint8Array>;
 /**
  * The `settings` + `hosts` shape of the pin file, plus a trust store and, optionally, the violation
  * callback. Unknown keys are refused (`ERR_CERTPIN_INVALID_CONFIG` naming the key, where it is and the
- * nearest known key); `x-` keys are annotations.
+ * nearest known key); `note` and `x-…` keys are annotations.
  *
  * @example
  * ```ts

@@ -303,7 +303,7 @@ export class PinPolicy {
  *
  * Strict: an unknown key anywhere (`includeSubdomain`, `enforse`, `unpinned` at the top level instead
  * of under `settings`) is refused, naming the key, where it is and the nearest known key, so that a
- * typo never leaves a host unpinned; `x-…` keys (and a pin's `note`) are your annotations. Values
+ * typo never leaves a host unpinned; `note` and `x-…` keys, at every level, are your annotations. Values
  * JSON cannot hold (BigInt, a circular object, nesting deeper than 64 levels) are refused the same way.
  * `onViolation` may be given in the options or in the configuration. An entry whose `expires` has
  * already passed is reported once per process as a `CertpinWarning` (code `CERTPIN_PINS_EXPIRED`).

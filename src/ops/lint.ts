@@ -27,6 +27,7 @@ export type LintRule =
   | 'live-mismatch'
   | 'live-probe-failed'
   | 'expires-past'
+  | 'expires-soon'
   | 'expires-far'
   | 'leaf-pin'
   | 'public-suffix';
@@ -116,6 +117,8 @@ export function isPublicSuffix(domain: string): boolean {
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** An `expires` this close is an info finding: soon the host runs unpinned. */
+const EXPIRES_SOON_DAYS = 30;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isoDate = (at: number) => new Date(at).toISOString().slice(0, 10);
 
@@ -192,6 +195,9 @@ function lintEntry(key: string, value: unknown, options: LintOptions, now: numbe
     const maxDays = options.maxExpiresDays ?? 366;
     if (rule.expiresAt < now) {
       add('expires-past', `the pins of ${key} expired on ${isoDate(rule.expiresAt)}: they are no longer enforced and every connection runs unpinned`, `check the pins, then move "expires" forward (at most a year, e.g. "${isoDate(now + 180 * DAY_MS)}")`);
+    } else if (rule.expiresAt < now + EXPIRES_SOON_DAYS * DAY_MS) {
+      const days = Math.floor((rule.expiresAt - now) / DAY_MS);
+      add('expires-soon', `the pins of ${key} expire on ${isoDate(rule.expiresAt)}, in ${days === 0 ? 'less than a day' : `${days} day${days === 1 ? '' : 's'}`}: after that the host runs unpinned`, `check the pins, then move "expires" forward (e.g. "${isoDate(now + 180 * DAY_MS)}")`, 'info');
     } else if (rule.expiresAt > now + maxDays * DAY_MS) {
       add('expires-far', `the pins of ${key} expire on ${isoDate(rule.expiresAt)}, more than ${maxDays} days away: clients that cannot be updated stay pinned that long`, `set "expires" within a year, e.g. "${isoDate(now + 180 * DAY_MS)}", and extend it as you rotate`);
     }
@@ -218,7 +224,7 @@ function lintEntry(key: string, value: unknown, options: LintOptions, now: numbe
 /**
  * Checks a policy (the pin file's parsed JSON) for mistakes that are legal but dangerous: fewer than
  * two trusted pins, no backup pin (with `live`: no trusted pin outside the live chain), malformed
- * pins, `expires` in the past or more than a year ahead, pins of a server's own key without a backup
+ * pins, `expires` in the past, within 30 days (info) or more than a year ahead, pins of a server's own key without a backup
  * key held, and wildcards or `includeSubdomains` on a public suffix. It reports every configuration
  * that runs a pinned host unpinned: unknown keys (each one, with the nearest known key: a misspelled
  * `includeSubdomains` or `unpinned` would otherwise be ignored), `expires` already past, no trusted

@@ -54,6 +54,11 @@ describe('lintPolicy', () => {
     });
     assert.deepEqual(rulesOf(findings), ['far.example.com:expires-far', 'old.example.com:expires-past']);
     assert.match(findings.find((f) => f.rule === 'expires-past').message, /2026-02-27.*no longer enforced/);
+    // within 30 days: an info finding, the host is about to run unpinned
+    const soon = lint({ 'soon.example.com': { ...GOOD, expires: '2026-03-20' }, 'today.example.com': { ...GOOD, expires: '2026-03-01' } });
+    assert.deepEqual(soon.map((f) => [f.host, f.rule, f.severity]), [['soon.example.com', 'expires-soon', 'info'], ['today.example.com', 'expires-soon', 'info']]);
+    assert.match(soon[0].message, /expire on 2026-03-20, in 19 days: after that the host runs unpinned/);
+    assert.match(soon[1].message, /in less than a day/);
   });
 
   test('leaf pins without a backup key held, by stored subject', () => {

@@ -16,6 +16,7 @@ unpinned, each finding with its fix in one line:
   expires-past          "expires" has passed: the pins are no longer enforced, the host runs unpinned
   no-trusted-pin        only pending_review, rejected or expired pins: nothing can match
   report-only           (info) "enforce": false: violations go ahead and are only reported
+  expires-soon          (info) "expires" is less than 30 days away
   too-few-pins          fewer than two trusted (active or backup) pins for a host
   no-backup             no "backup" pin (with --live: no-pin-outside-chain, every trusted pin is in
                         the live chain, so nothing is left when those keys change)
