@@ -1,6 +1,8 @@
 import { CertpinError } from './errors.js';
 import { parseHostPattern, normalizeHostname, HostIndex, type HostPattern } from './hosts.js';
 import { parsePin } from './pin.js';
+import { nearestName } from './lib/suggest.js';
+import type { ViolationReport } from './reports.js';
 
 export const PIN_STATUSES = ['active', 'backup', 'pending_review', 'rejected', 'expired'] as const;
 /**
@@ -17,26 +19,48 @@ export type PinStatus = (typeof PIN_STATUSES)[number];
 export const TRUSTED_STATUSES: ReadonlySet<PinStatus> = new Set<PinStatus>(['active', 'backup']);
 
 /**
- * A pin with its status and the facts `init` and `rotate` record (`subject`, `firstSeen`, `lastSeen`); other fields are kept.
+ * Room for people's own annotations, at every level of a configuration (top level, `settings`, a host
+ * entry, a pin): `note` (free text) and any key starting with `x-`, holding any JSON value. certpin
+ * never reads them and keeps them on every rewrite of the pin file. Every other key must be one
+ * certpin knows (SPEC 4).
+ *
+ * @example
+ * ```ts
+ * import type { Annotations } from 'certpin'
+ * const owner: Annotations = { 'x-owner': { team: 'payments', oncall: '#pay-oncall' } }
+ * ```
+ */
+export interface Annotations {
+  /** Free text for people, e.g. where a backup key is kept or who owns the host. */
+  note?: string;
+  [key: `x-${string}`]: unknown;
+}
+
+/**
+ * A pin with its status and the facts `init` and `rotate` record (`subject`, `firstSeen`, `lastSeen`),
+ * plus a free-text `note` and `x-` annotations. No other key is accepted.
  *
  * @example
  * ```ts
  * import type { PinRecord } from 'certpin'
- * const backup: PinRecord = { pin: 'sha256/…=', status: 'backup', note: 'offline key, safe 3' }
+ * const backup: PinRecord = { pin: 'sha256/…=', status: 'backup', note: 'offline key, safe 3', 'x-ticket': 'SEC-42' }
  * ```
  */
-export interface PinRecord {
+export interface PinRecord extends Annotations {
   pin: string;
   status: PinStatus;
+  /** The subject of the certificate the pin was seen in (written by `init` and `rotate`). */
   subject?: string;
+  /** When `init` or `rotate` first saw the pin (ISO date-time). */
   firstSeen?: string;
+  /** When `init` or `rotate` last saw the pin (ISO date-time); `rotate` expires active pins unseen for long. */
   lastSeen?: string;
-  note?: string;
-  [field: string]: unknown;
 }
 
 /**
- * One host pattern's entry: its pins and how they are enforced.
+ * One host pattern's entry: its pins and how they are enforced. Besides these keys only annotations
+ * (`note`, `x-…`) are accepted: a misspelled key (`includeSubdomain`) does not compile, and at run time
+ * it is `ERR_CERTPIN_INVALID_CONFIG` naming the key and the nearest known one.
  *
  * @example
  * ```ts
@@ -49,19 +73,21 @@ export interface PinRecord {
  * }
  * ```
  */
-export interface HostConfig {
+export interface HostConfig extends Annotations {
   /** A bare string means an `active` pin. */
   pins: Array<string | PinRecord>;
   /** `false` = report-only. @default true */
   enforce?: boolean;
   /** ISO date or date-time; a bare date means the end of that day, UTC. After it, pins are not enforced and every connection is reported as unpinned. */
   expires?: string;
+  /** Where violation reports are POSTed; never a URI under the same entry. */
   reportUri?: string;
   /** Same as also listing `**.host`. @default false */
   includeSubdomains?: boolean;
+  /** The port `certpin` commands probe. @default 443 */
   port?: number;
+  /** When `rotate` last checked the host (ISO date-time). */
   lastChecked?: string;
-  [field: string]: unknown;
 }
 
 /**
@@ -73,14 +99,15 @@ export interface HostConfig {
  * const settings: PolicySettings = { unpinned: 'deny', pinLevel: 'intermediate', expireUnseenAfterDays: 90 }
  * ```
  */
-export interface PolicySettings {
+export interface PolicySettings extends Annotations {
   /** Hosts without pins: `allow` (standard validation only) or `deny`. @default 'allow' */
   unpinned?: 'allow' | 'deny';
   /** Which certificate of the verified chain `init` and `rotate` record. @default 'intermediate' */
   pinLevel?: 'leaf' | 'intermediate' | 'root';
-  /** @default 90 */
+  /** `rotate` marks active pins not seen for this many days `expired`. @default 90 */
   expireUnseenAfterDays?: number;
-  [field: string]: unknown;
+  /** A PEM bundle (relative to the pin file) that replaces the default roots for `certpin/register`. */
+  caFile?: string;
 }
 
 /**
@@ -97,7 +124,9 @@ export interface PolicySettings {
 export type CaInput = string | Uint8Array | ReadonlyArray<string | Uint8Array>;
 
 /**
- * The `settings` + `hosts` shape of the pin file, plus a trust store.
+ * The `settings` + `hosts` shape of the pin file, plus a trust store and, optionally, the violation
+ * callback. Unknown keys are refused (`ERR_CERTPIN_INVALID_CONFIG` naming the key, where it is and the
+ * nearest known key); `note` and `x-…` keys are annotations.
  *
  * @example
  * ```ts
@@ -112,13 +141,22 @@ export type CaInput = string | Uint8Array | ReadonlyArray<string | Uint8Array>;
  * const policy = createPolicy(config)
  * ```
  */
-export interface PolicyConfig {
+export interface PolicyConfig extends Annotations {
+  /** The format version: only 1. */
   version?: number;
+  /** The JSON Schema the file declares (editors use it); not read by certpin. */
+  $schema?: string;
   settings?: PolicySettings;
   hosts: Record<string, HostConfig>;
-  /** When given, replaces the default roots (like curl's `--cacert`): the "trust only this CA" mode. */
+  /** When given, replaces the default roots (like curl's `--cacert`): the "trust only this CA" mode. Not part of the pin file. */
   ca?: CaInput;
-  [field: string]: unknown;
+  /**
+   * The same as `createPolicy`'s `onViolation` option, accepted here too so that
+   * `createPolicy({ hosts, onViolation })` reports as it reads. Giving two different callbacks (here
+   * and in the options) is a `TypeError`. On `policy.update(config)` a callback given here replaces
+   * the one in force; a config without one keeps it. Not part of the pin file.
+   */
+  onViolation?: (report: ViolationReport) => void;
 }
 
 /**
@@ -156,6 +194,220 @@ function invalid(path: string, message: string): CertpinError {
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** A value as an error message quotes it: never throws (BigInt, cycles, depth), never long. */
+export function showValue(value: unknown): string {
+  switch (typeof value) {
+    case 'bigint':
+      return `${value}n`;
+    case 'function':
+      return 'a function';
+    case 'symbol':
+      return value.toString();
+    case 'undefined':
+      return 'undefined';
+    default:
+  }
+  try {
+    const text = JSON.stringify(value);
+    return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+  } catch {
+    return Array.isArray(value) ? 'an array' : 'an object';
+  }
+}
+
+/**
+ * Where a configuration comes from: a `policy` (createPolicy, update) may also carry `ca` and
+ * `onViolation`; a pin `file` may not (a `ca` there used to be dropped without a word).
+ */
+export type ConfigSource = 'policy' | 'file';
+
+/**
+ * Options of {@link validateConfig}.
+ *
+ * @example
+ * ```js
+ * validateConfig(JSON.parse(text), { source: 'file' })
+ * ```
+ */
+export interface ValidateOptions {
+  /** @default 'policy' */
+  source?: ConfigSource;
+}
+
+/**
+ * The keys certpin knows at each level of a configuration (SPEC 4, 8). `note` (free text, at every
+ * level) and `x-…` keys are annotations.
+ */
+export const CONFIG_KEYS = Object.freeze({
+  top: Object.freeze(['version', '$schema', 'settings', 'hosts', 'ca', 'onViolation', 'note']),
+  file: Object.freeze(['version', '$schema', 'settings', 'hosts', 'note']),
+  settings: Object.freeze(['unpinned', 'pinLevel', 'expireUnseenAfterDays', 'caFile', 'note']),
+  host: Object.freeze(['pins', 'enforce', 'expires', 'reportUri', 'includeSubdomains', 'port', 'lastChecked', 'probeHost', 'note']),
+  pin: Object.freeze(['pin', 'status', 'subject', 'firstSeen', 'lastSeen', 'note']),
+});
+
+/** Whether `key` is an annotation (`x-…`), which every level accepts and every rewrite keeps. */
+export const isAnnotation = (key: string): boolean => key.startsWith('x-');
+
+/** Deeper than any configuration needs (the pins sit at depth 4; annotations get the rest). */
+export const MAX_CONFIG_DEPTH = 64;
+
+/**
+ * One key certpin does not know, with where it is and what to do.
+ *
+ * @example
+ * ```js
+ * for (const { path, message } of findUnknownKeys(config)) console.error(`${path}: ${message}`)
+ * ```
+ */
+export interface UnknownKey {
+  /** Where the key is, e.g. `hosts["api.example.com"].includeSubdomain`. */
+  readonly path: string;
+  readonly key: string;
+  /** The host entry it is in (its key in `hosts`), if any. */
+  readonly host: string | undefined;
+  /** The known key it most likely means, with its place when that is another level (`settings.unpinned`). */
+  readonly suggestion: string | undefined;
+  readonly message: string;
+}
+
+const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
+/** `hosts["api.example.com"].pins`; a top-level key is named bare (`x-owner`, `$schema`), as the README does. */
+const member = (path: string, key: string): string => {
+  if (path === '') return key;
+  return `${path}${IDENTIFIER.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`}`;
+};
+
+type Level = 'top' | 'settings' | 'host' | 'pin';
+/** Where a key of each level goes, for "belongs under …" hints. */
+const PLACE: Record<Level, string> = { top: '', settings: 'settings', host: 'hosts[…]', pin: 'hosts[…].pins[…]' };
+
+function unknownKey(path: string, key: string, level: Level, known: readonly string[], source: ConfigSource, host: string | undefined): UnknownKey {
+  const where = member(path, key);
+  let suggestion = nearestName(key, known);
+  if (suggestion === undefined) {
+    // A known key at the wrong level: `unpinned` at the top level, `status` on a host entry.
+    for (const other of ['settings', 'host', 'pin', 'top'] as const) {
+      if (other === level) continue;
+      const keys = other === 'top' ? CONFIG_KEYS[source === 'file' ? 'file' : 'top'] : CONFIG_KEYS[other];
+      const near = nearestName(key, keys);
+      if (near !== undefined) {
+        suggestion = PLACE[other] === '' ? near : `${PLACE[other]}.${near}`;
+        break;
+      }
+    }
+  }
+  let message: string;
+  if (source === 'file' && level === 'top' && (key === 'ca' || key === 'onViolation')) {
+    message = key === 'ca'
+      ? 'not part of the pin file, and never read from it: give loadPolicy its ca option, or name a PEM bundle in settings.caFile for certpin/register'
+      : 'not part of the pin file: a callback is loadPolicy\'s onViolation option';
+  } else {
+    const hint = suggestion === undefined ? `known keys here: ${known.join(', ')}` : `did you mean ${suggestion}?`;
+    message = `unknown key ${JSON.stringify(key)} (${hint}); certpin refuses keys it does not know, so that a typo never leaves a host unpinned. Your own annotations go in "note" or in keys starting with "x-"`;
+  }
+  return { path: where, key, host, suggestion, message };
+}
+
+/**
+ * Every key of a configuration that certpin does not know, level by level (top, `settings`, each host
+ * entry, each pin object), in document order. `x-…` keys are annotations and never reported.
+ */
+export function findUnknownKeys(config: unknown, options: ValidateOptions = {}): UnknownKey[] {
+  const source = options.source ?? 'policy';
+  const found: UnknownKey[] = [];
+  if (!isObject(config)) return found;
+  const check = (value: Record<string, unknown>, path: string, level: Level, known: readonly string[], host?: string): void => {
+    for (const key of Object.keys(value)) {
+      if (!known.includes(key) && !isAnnotation(key)) found.push(unknownKey(path, key, level, known, source, host));
+    }
+  };
+  check(config, '', 'top', source === 'file' ? CONFIG_KEYS.file : CONFIG_KEYS.top);
+  if (isObject(config.settings)) check(config.settings, 'settings', 'settings', CONFIG_KEYS.settings);
+  if (isObject(config.hosts)) {
+    for (const [pattern, entry] of Object.entries(config.hosts)) {
+      if (!isObject(entry)) continue;
+      const path = `hosts[${JSON.stringify(pattern)}]`;
+      check(entry, path, 'host', CONFIG_KEYS.host, pattern);
+      if (!Array.isArray(entry.pins)) continue;
+      entry.pins.forEach((pin, i) => {
+        if (isObject(pin)) check(pin, `${path}.pins[${i}]`, 'pin', CONFIG_KEYS.pin, pattern);
+      });
+    }
+  }
+  return found;
+}
+
+interface Visit {
+  readonly value: unknown;
+  readonly parent: Visit | undefined;
+  readonly key: string | number;
+  readonly depth: number;
+}
+
+/** The path of a value, its first steps only when it is deep (a 64-level path helps nobody). */
+function pathOf(visit: Visit): string {
+  const steps: Array<string | number> = [];
+  for (let v: Visit | undefined = visit; v?.parent !== undefined; v = v.parent) steps.push(v.key);
+  steps.reverse();
+  let path = '';
+  for (const step of steps.slice(0, 6)) path = typeof step === 'number' ? `${path}[${step}]` : member(path, step);
+  if (steps.length > 6) path += '…';
+  return path === '' ? 'config' : path;
+}
+
+/**
+ * Refuses what JSON cannot hold, before anything else reads the configuration: a BigInt, a function
+ * (but `onViolation`), a symbol, NaN or an infinity, an object that is not a plain object or array
+ * (a Date, a Map), a circular structure, and nesting deeper than {@link MAX_CONFIG_DEPTH}. Each would
+ * otherwise surface as one of Node's own errors ("Do not know how to serialize a BigInt", "Maximum call
+ * stack size exceeded") from deep inside, or be lost on the next rewrite. Iterative, so depth cannot
+ * overflow the stack. The top-level `ca` (PEM text or bytes) is checked by its own rule.
+ */
+function assertJsonValues(config: Record<string, unknown>): void {
+  const stack: Visit[] = [];
+  for (const [key, value] of Object.entries(config)) {
+    if ((key === 'ca' || key === 'onViolation') && value !== undefined) continue;
+    stack.push({ value, parent: { value: config, parent: undefined, key: '', depth: 0 }, key, depth: 1 });
+  }
+  while (stack.length > 0) {
+    const visit = stack.pop()!;
+    const { value } = visit;
+    const kind = typeof value;
+    if (value === null || value === undefined || kind === 'string' || kind === 'boolean') continue;
+    if (kind === 'number') {
+      if (!Number.isFinite(value)) throw invalid(pathOf(visit), `${String(value)} is not a JSON number`);
+      continue;
+    }
+    if (kind !== 'object') throw invalid(pathOf(visit), `${showValue(value)} is not a JSON value (a ${kind}); a configuration holds only what JSON can`);
+    const proto = Object.getPrototypeOf(value) as unknown;
+    const isArray = Array.isArray(value);
+    if (!isArray && proto !== Object.prototype && proto !== null) {
+      const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+      throw invalid(pathOf(visit), `a ${typeof name === 'string' ? name : 'non-plain'} object is not a JSON value; use a string, number, boolean, array or plain object`);
+    }
+    if (visit.depth > MAX_CONFIG_DEPTH) throw invalid(pathOf(visit), `nested deeper than ${MAX_CONFIG_DEPTH} levels; a configuration never needs that`);
+    for (let up = visit.parent; up !== undefined; up = up.parent) {
+      if (up.value === value) throw invalid(pathOf(visit), 'refers to an object that contains it (a circular structure), which JSON cannot hold');
+    }
+    const depth = visit.depth + 1;
+    if (isArray) {
+      (value as unknown[]).forEach((item, i) => stack.push({ value: item, parent: visit, key: i, depth }));
+    } else {
+      for (const [key, item] of Object.entries(value as Record<string, unknown>)) stack.push({ value: item, parent: visit, key, depth });
+    }
+  }
+}
+
+function validateCa(ca: unknown): void {
+  const isBundle = (v: unknown): boolean => (typeof v === 'string' && v.trim() !== '') || v instanceof Uint8Array;
+  if (Array.isArray(ca) ? ca.length > 0 && ca.every(isBundle) : isBundle(ca)) return;
+  const what = Array.isArray(ca) && ca.length === 0 ? 'an empty list, which would trust no server at all' : showValue(ca);
+  throw invalid('ca', `expected PEM text, DER or PEM bytes (a Buffer), or a non-empty array of them, got ${what}`);
+}
+
+const timestamp = (v: unknown): boolean => typeof v === 'string' && !Number.isNaN(Date.parse(v));
+
 /** `2027-06-30` means the end of that day, UTC (SPEC 9); a date-time is taken as written. */
 export function parseExpiry(value: string): number | undefined {
   if (/^\d{4}-\d{2}-\d{2}$/.test(value)) {
@@ -171,17 +423,23 @@ function validatePin(entry: unknown, path: string): PinRecord {
   if (typeof entry === 'string') {
     return { pin: pinAt(entry, path), status: 'active' };
   }
-  if (!isObject(entry)) throw invalid(path, `expected a pin string or an object with pin and status, got ${JSON.stringify(entry)}`);
+  if (!isObject(entry)) throw invalid(path, `expected a pin string or an object with pin and status, got ${showValue(entry)}`);
   const pin = pinAt(entry.pin, `${path}.pin`);
   const status = entry.status ?? 'active';
   if (typeof status !== 'string' || !(PIN_STATUSES as readonly string[]).includes(status)) {
-    throw invalid(`${path}.status`, `must be one of ${PIN_STATUSES.join(', ')}, got ${JSON.stringify(entry.status)}`);
+    throw invalid(`${path}.status`, `must be one of ${PIN_STATUSES.join(', ')}, got ${showValue(entry.status)}`);
+  }
+  for (const field of ['subject', 'note'] as const) {
+    if (entry[field] !== undefined && typeof entry[field] !== 'string') throw invalid(`${path}.${field}`, `expected a string, got ${showValue(entry[field])}`);
+  }
+  for (const field of ['firstSeen', 'lastSeen'] as const) {
+    if (entry[field] !== undefined && !timestamp(entry[field])) throw invalid(`${path}.${field}`, `expected an ISO date-time, got ${showValue(entry[field])}`);
   }
   return { ...entry, pin, status: status as PinStatus };
 }
 
 function pinAt(value: unknown, path: string): string {
-  if (typeof value !== 'string') throw invalid(path, `expected a pin string, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'string') throw invalid(path, `expected a pin string, got ${showValue(value)}`);
   try {
     return parsePin(value);
   } catch (error) {
@@ -197,26 +455,29 @@ function validateHost(key: string, value: unknown): HostRule {
   } catch (error) {
     throw invalid(path, (error as Error).message);
   }
-  if (!isObject(value)) throw invalid(path, 'expected an object with a pins array');
-  if (!Array.isArray(value.pins)) throw invalid(`${path}.pins`, `expected an array of pins, got ${JSON.stringify(value.pins)}`);
+  if (!isObject(value)) throw invalid(path, `expected an object with a pins array, got ${showValue(value)}`);
+  if (!Array.isArray(value.pins)) throw invalid(`${path}.pins`, `expected an array of pins, got ${showValue(value.pins)}`);
   const pins = value.pins.map((entry, i) => validatePin(entry, `${path}.pins[${i}]`));
   const seen = new Set<string>();
   for (const [i, record] of pins.entries()) {
     if (seen.has(record.pin)) throw invalid(`${path}.pins[${i}].pin`, `${record.pin} is listed twice`);
     seen.add(record.pin);
   }
-  if (value.enforce !== undefined && typeof value.enforce !== 'boolean') throw invalid(`${path}.enforce`, `expected true or false, got ${JSON.stringify(value.enforce)}`);
+  if (value.enforce !== undefined && typeof value.enforce !== 'boolean') throw invalid(`${path}.enforce`, `expected true or false, got ${showValue(value.enforce)}`);
   if (value.includeSubdomains !== undefined && typeof value.includeSubdomains !== 'boolean') {
-    throw invalid(`${path}.includeSubdomains`, `expected true or false, got ${JSON.stringify(value.includeSubdomains)}`);
+    throw invalid(`${path}.includeSubdomains`, `expected true or false, got ${showValue(value.includeSubdomains)}`);
   }
   let expiresAt: number | undefined;
   if (value.expires !== undefined) {
     expiresAt = typeof value.expires === 'string' ? parseExpiry(value.expires) : undefined;
-    if (expiresAt === undefined) throw invalid(`${path}.expires`, `expected an ISO date such as "2027-06-30", got ${JSON.stringify(value.expires)}`);
+    if (expiresAt === undefined) throw invalid(`${path}.expires`, `expected an ISO date such as "2027-06-30", got ${showValue(value.expires)}`);
   }
   if (value.port !== undefined && (!Number.isInteger(value.port) || (value.port as number) < 1 || (value.port as number) > 65535)) {
-    throw invalid(`${path}.port`, `expected a port number 1-65535, got ${JSON.stringify(value.port)}`);
+    throw invalid(`${path}.port`, `expected a port number 1-65535, got ${showValue(value.port)}`);
   }
+  if (value.lastChecked !== undefined && !timestamp(value.lastChecked)) throw invalid(`${path}.lastChecked`, `expected an ISO date-time, got ${showValue(value.lastChecked)}`);
+  if (value.note !== undefined && typeof value.note !== 'string') throw invalid(`${path}.note`, `expected a string, got ${showValue(value.note)}`);
+  if (value.probeHost !== undefined && typeof value.probeHost !== 'string') throw invalid(`${path}.probeHost`, `expected a host name, got ${showValue(value.probeHost)}`);
   let reportUri: string | undefined;
   if (value.reportUri !== undefined) {
     let url: URL;
@@ -225,7 +486,7 @@ function validateHost(key: string, value: unknown): HostRule {
       url = new URL(value.reportUri);
       if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error('not http(s)');
     } catch {
-      throw invalid(`${path}.reportUri`, `expected an http(s) URL, got ${JSON.stringify(value.reportUri)}`);
+      throw invalid(`${path}.reportUri`, `expected an http(s) URL, got ${showValue(value.reportUri)}`);
     }
     const reportHost = normalizeHostname(url.hostname);
     const probe = new HostIndex<true>();
@@ -252,24 +513,40 @@ function validateHost(key: string, value: unknown): HostRule {
 /**
  * Validates a policy configuration (the pin file's shape), naming the field and value at fault in
  * `ERR_CERTPIN_INVALID_CONFIG` errors, e.g.
- * `hosts["api.example.com"].pins[2].pin: not a SHA-256 pin: "sha256/abc" (…)`.
+ * `hosts["api.example.com"].pins[2].pin: not a SHA-256 pin: "sha256/abc" (…)`. Refuses, in this order:
+ * values JSON cannot hold (BigInt, cycles, deep nesting), unknown keys (with the nearest known key),
+ * then wrong values.
  */
-export function validateConfig(config: unknown): ValidatedConfig {
-  if (!isObject(config)) throw invalid('config', 'expected an object with a hosts object');
-  if (config.version !== undefined && config.version !== 1) throw invalid('version', `only version 1 is known, got ${JSON.stringify(config.version)}`);
+export function validateConfig(config: unknown, options: ValidateOptions = {}): ValidatedConfig {
+  const source = options.source ?? 'policy';
+  if (!isObject(config)) throw invalid('config', `expected an object with a hosts object, got ${showValue(config)}`);
+  assertJsonValues(config);
+  const [unknown] = findUnknownKeys(config, { source });
+  if (unknown !== undefined) throw invalid(unknown.path, unknown.message);
+  if (config.version !== undefined && config.version !== 1) throw invalid('version', `only version 1 is known, got ${showValue(config.version)}`);
+  if (config.note !== undefined && typeof config.note !== 'string') throw invalid('note', `expected a string, got ${showValue(config.note)}`);
+  if (config.$schema !== undefined && typeof config.$schema !== 'string') throw invalid('$schema', `expected the schema's URL or path, got ${showValue(config.$schema)}`);
+  if (config.ca !== undefined) validateCa(config.ca);
+  if (config.onViolation !== undefined && typeof config.onViolation !== 'function') {
+    throw invalid('onViolation', `expected a function called with each violation report, got ${showValue(config.onViolation)}`);
+  }
   const settings = config.settings ?? {};
-  if (!isObject(settings)) throw invalid('settings', 'expected an object');
+  if (!isObject(settings)) throw invalid('settings', `expected an object, got ${showValue(settings)}`);
   const unpinned = settings.unpinned ?? 'allow';
-  if (unpinned !== 'allow' && unpinned !== 'deny') throw invalid('settings.unpinned', `expected "allow" or "deny", got ${JSON.stringify(unpinned)}`);
+  if (unpinned !== 'allow' && unpinned !== 'deny') throw invalid('settings.unpinned', `expected "allow" or "deny", got ${showValue(unpinned)}`);
   const pinLevel = settings.pinLevel ?? 'intermediate';
   if (pinLevel !== 'leaf' && pinLevel !== 'intermediate' && pinLevel !== 'root') {
-    throw invalid('settings.pinLevel', `expected "leaf", "intermediate" or "root", got ${JSON.stringify(pinLevel)}`);
+    throw invalid('settings.pinLevel', `expected "leaf", "intermediate" or "root", got ${showValue(pinLevel)}`);
   }
   const expireUnseenAfterDays = settings.expireUnseenAfterDays ?? 90;
   if (typeof expireUnseenAfterDays !== 'number' || !(expireUnseenAfterDays > 0)) {
-    throw invalid('settings.expireUnseenAfterDays', `expected a positive number of days, got ${JSON.stringify(expireUnseenAfterDays)}`);
+    throw invalid('settings.expireUnseenAfterDays', `expected a positive number of days, got ${showValue(expireUnseenAfterDays)}`);
   }
-  if (!isObject(config.hosts)) throw invalid('hosts', 'expected an object keyed by host pattern');
+  if (settings.note !== undefined && typeof settings.note !== 'string') throw invalid('settings.note', `expected a string, got ${showValue(settings.note)}`);
+  if (settings.caFile !== undefined && (typeof settings.caFile !== 'string' || settings.caFile === '')) {
+    throw invalid('settings.caFile', `expected the path of a PEM bundle, got ${showValue(settings.caFile)}`);
+  }
+  if (!isObject(config.hosts)) throw invalid('hosts', `expected an object keyed by host pattern, got ${showValue(config.hosts)}`);
   const rules: HostRule[] = [];
   const index = new HostIndex<HostRule>();
   const patterns = new Set<string>();
@@ -284,4 +561,32 @@ export function validateConfig(config: unknown): ValidatedConfig {
     }
   }
   return { unpinned, pinLevel, expireUnseenAfterDays, rules, index };
+}
+
+/** Hosts whose expired pins were already warned about in this process (pattern and moment): once each. */
+const warnedExpired = new Set<string>();
+
+/**
+ * Warns once per process, as a `CertpinWarning` with code `CERTPIN_PINS_EXPIRED`, about each host
+ * entry whose `expires` has already passed: its pins are not enforced, so the host runs unpinned
+ * (each connection is reported, but without a report sink nobody hears of it). Called when a policy
+ * is built or updated, by `loadPolicy` and by `certpin/register` at start-up.
+ *
+ * @example
+ * ```js
+ * process.on('warning', (w) => { if (w.code === 'CERTPIN_PINS_EXPIRED') alert(w.message) })
+ * ```
+ */
+export function warnExpiredPins(validated: ValidatedConfig, source?: string, now: number = Date.now()): void {
+  for (const rule of validated.rules) {
+    if (rule.expiresAt === undefined || rule.expiresAt >= now) continue;
+    const id = `${rule.pattern.text}\0${rule.expiresAt}`;
+    if (warnedExpired.has(id)) continue;
+    warnedExpired.add(id);
+    const on = new Date(rule.expiresAt).toISOString().slice(0, 10);
+    process.emitWarning(
+      `${source === undefined ? 'certpin' : source}: the pins of ${rule.key} expired on ${on} (hosts[${JSON.stringify(rule.key)}].expires): they are no longer enforced and every connection to it runs unpinned`,
+      { type: 'CertpinWarning', code: 'CERTPIN_PINS_EXPIRED', detail: 'Check the pins, then move "expires" forward (`certpin lint` lists every host that runs unpinned).' },
+    );
+  }
 }

@@ -2,7 +2,8 @@ import type { X509Certificate } from 'node:crypto';
 import { CertpinError, PinMismatchError, type PeerPin } from './errors.js';
 import { certInfo, proveChain, TrustStore, type CertInfo, type ProvenChain } from './chain.js';
 import { normalizeHostname } from './hosts.js';
-import { validateConfig, type HostRule, type PolicyConfig, type ValidatedConfig } from './config.js';
+import { showValue, validateConfig, warnExpiredPins, type HostRule, type PolicyConfig, type ValidatedConfig } from './config.js';
+import { didYouMean } from './lib/suggest.js';
 import type { ViolationReport } from './reports.js';
 
 /**
@@ -71,7 +72,11 @@ export interface CheckResult {
  * ```
  */
 export interface PolicyOptions {
-  /** Called (synchronously, errors swallowed) for every violating connection. */
+  /**
+   * Called (synchronously, errors swallowed) for every violating connection. May be given in the
+   * configuration object instead (`createPolicy({ hosts, onViolation })`), never in both with two
+   * different functions.
+   */
   onViolation?: (report: ViolationReport) => void;
 }
 
@@ -87,6 +92,15 @@ export interface PolicyOptions {
 export interface CheckOptions {
   /** The trust store the connection was validated against, when not the policy's own. */
   trustStore?: TrustStore;
+}
+
+const POLICY_OPTION_KEYS: readonly string[] = ['onViolation'];
+
+/** A configuration that is not an object at all is a misused argument (TypeError), not a bad field. */
+function checkConfigArgument(config: unknown, caller: string): void {
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+    throw new TypeError(`${caller} expects a configuration object such as { hosts: { 'api.example.com': { pins: [...] } } }, got ${showValue(config)}`);
+  }
 }
 
 const toPeerPin = (c: CertInfo): PeerPin => ({ pin: c.pin, subject: c.subject });
@@ -120,18 +134,35 @@ export class PinPolicy {
   #trustStore: TrustStore;
   #explicitCa: boolean;
   #version = 1;
-  readonly onViolation: ((report: ViolationReport) => void) | undefined;
+  #onViolation: ((report: ViolationReport) => void) | undefined;
 
   /** @internal use {@link createPolicy} */
   constructor(config: PolicyConfig, options: PolicyOptions = {}) {
-    this.#config = validateConfig(config);
-    this.#source = config;
-    this.#explicitCa = config.ca !== undefined;
-    this.#trustStore = config.ca === undefined ? TrustStore.default() : TrustStore.from(config.ca, 'ca');
+    checkConfigArgument(config, 'createPolicy');
+    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+      throw new TypeError(`createPolicy: the options must be an object such as { onViolation }, got ${showValue(options)}`);
+    }
+    for (const key of Object.keys(options)) {
+      if (!POLICY_OPTION_KEYS.includes(key)) throw new TypeError(`createPolicy: unknown option ${JSON.stringify(key)}${didYouMean(key, POLICY_OPTION_KEYS)}`);
+    }
     if (options.onViolation !== undefined && typeof options.onViolation !== 'function') {
       throw new TypeError('onViolation must be a function');
     }
-    this.onViolation = options.onViolation;
+    this.#config = validateConfig(config);
+    // One callback, wherever it was given; two different ones would leave a reader guessing which runs.
+    if (options.onViolation !== undefined && config.onViolation !== undefined && options.onViolation !== config.onViolation) {
+      throw new TypeError('createPolicy: onViolation is given both in the configuration and in the options; give it once');
+    }
+    this.#source = config;
+    this.#explicitCa = config.ca !== undefined;
+    this.#trustStore = config.ca === undefined ? TrustStore.default() : TrustStore.from(config.ca, 'ca');
+    this.#onViolation = options.onViolation ?? config.onViolation;
+    warnExpiredPins(this.#config);
+  }
+
+  /** Called (synchronously, errors swallowed) for every violating connection: from the options or the configuration. */
+  get onViolation(): ((report: ViolationReport) => void) | undefined {
+    return this.#onViolation;
   }
 
   /** Increases with every {@link PinPolicy.update}: transports tag sockets and sessions with it (G2). */
@@ -173,13 +204,16 @@ export class PinPolicy {
    * ```
    */
   update(config: PolicyConfig): void {
+    checkConfigArgument(config, 'policy.update');
     const validated = validateConfig(config);
     const trustStore = config.ca === undefined ? TrustStore.default() : TrustStore.from(config.ca, 'ca');
     this.#config = validated;
     this.#source = config;
     this.#trustStore = trustStore;
     this.#explicitCa = config.ca !== undefined;
+    if (config.onViolation !== undefined) this.#onViolation = config.onViolation;
     this.#version++;
+    warnExpiredPins(validated);
   }
 
   /** The host entries whose pattern matches `hostname` (normalised first), without duplicates. */
@@ -264,7 +298,15 @@ export class PinPolicy {
 
 /**
  * Validates a configuration and builds a policy. Throws `ERR_CERTPIN_INVALID_CONFIG` naming the field
- * at fault, or `ERR_CERTPIN_INVALID_INPUT` for an unreadable `ca`.
+ * at fault, or `ERR_CERTPIN_INVALID_INPUT` for an unreadable `ca`; a `TypeError` when `config` or
+ * `options` is not an object, or an option is unknown.
+ *
+ * Strict: an unknown key anywhere (`includeSubdomain`, `enforse`, `unpinned` at the top level instead
+ * of under `settings`) is refused, naming the key, where it is and the nearest known key, so that a
+ * typo never leaves a host unpinned; `note` and `x-…` keys, at every level, are your annotations. Values
+ * JSON cannot hold (BigInt, a circular object, nesting deeper than 64 levels) are refused the same way.
+ * `onViolation` may be given in the options or in the configuration. An entry whose `expires` has
+ * already passed is reported once per process as a `CertpinWarning` (code `CERTPIN_PINS_EXPIRED`).
  *
  * @example
  * ```js

@@ -18,7 +18,7 @@ import { syncBuiltinESMExports } from 'node:module';
 import { basename, dirname, resolve } from 'node:path';
 import tls, { type ConnectionOptions, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { candidatesFromLegacy } from './chain.js';
-import type { CaInput, PolicyConfig, ValidatedConfig } from './config.js';
+import { warnExpiredPins, type CaInput, type PolicyConfig, type ValidatedConfig } from './config.js';
 import { CertpinError } from './errors.js';
 import { normalizeHostname } from './hosts.js';
 import { readCertificates } from './pem.js';
@@ -72,6 +72,7 @@ function refuseToStart(message: string): never {
  */
 function readPinFileSync(path: string, text = readFileSync(path, 'utf8')): Loaded {
   const { document, validated } = parsePinFile(path, text);
+  warnExpiredPins(validated, path);
   const { ca: _notPartOfTheFormat, ...config } = document as PolicyConfig;
   const caFile = config.settings?.caFile;
   if (caFile === undefined) return { text, config, validated };

@@ -175,3 +175,42 @@ test('every public export of src/index.ts has a TSDoc comment with an @example',
   assert.ok(count > 50, `found ${count} exports`);
   assert.deepEqual(lacking, [], `exports without an @example:\n  ${lacking.join('\n  ')}`);
 });
+
+// Strict configuration types (issue 14): annotations (`note`, `x-…`) compile at every level; a
+// misspelled key does not, at any level, each error naming the key.
+const ANNOTATED_CONSUMER = `
+import { createPolicy, type PolicyConfig } from 'certpin';
+const pin = 'sha256/47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=';
+const config: PolicyConfig = {
+  $schema: './node_modules/certpin/schema/pins.schema.json',
+  note: 'payments', 'x-owner': { team: 'payments' },
+  settings: { unpinned: 'deny', caFile: 'root.pem', note: 'defaults', 'x-reviewed': true },
+  hosts: { 'api.example.com': { pins: [pin, { pin, status: 'backup', note: 'safe 3', 'x-custodian': 'carol' }], port: 8443, lastChecked: '2026-01-01T00:00:00Z', note: 'api', 'x-ticket': 1 } },
+  onViolation: (report) => console.log(report.hostname),
+};
+createPolicy(config);
+`;
+
+const TYPO_LINES = {
+  includeSubdomain: "createPolicy({ hosts: { 'a.example.com': { pins: [], includeSubdomain: true } } });",
+  enforse: "createPolicy({ hosts: { 'a.example.com': { pins: [], enforse: false } } });",
+  reportURI: "createPolicy({ hosts: { 'a.example.com': { pins: [], reportURI: 'https://r.example.net/' } } });",
+  unpinned: "createPolicy({ unpinned: 'deny', hosts: {} });",
+  unPinned: "createPolicy({ settings: { unPinned: 'deny' }, hosts: {} });",
+  notes: "createPolicy({ hosts: { 'a.example.com': { pins: [{ pin: 'sha256/x', status: 'backup', notes: 'safe 3' }] } } });",
+};
+
+test('configuration types: annotations compile, every misspelled key is a compile error naming it', async (t) => {
+  const dir = makeConsumer(t);
+  writeFileSync(join(dir, 'annotated.ts'), ANNOTATED_CONSUMER);
+  const lines = Object.values(TYPO_LINES);
+  writeFileSync(join(dir, 'typos.ts'), `import { createPolicy } from 'certpin';\n${lines.join('\n')}\n`);
+  const [good, bad] = await Promise.all([tsc(dir, 'annotated.ts'), tsc(dir, 'typos.ts')]);
+  assert.equal(good.code, 0, good.output);
+  const errors = [...bad.output.matchAll(/^typos\.ts\((\d+),\d+\): error (TS\d+): (.*)$/gm)].map((m) => ({ line: Number(m[1]), code: m[2], text: m[3] }));
+  Object.keys(TYPO_LINES).forEach((key, i) => {
+    const onLine = errors.filter((e) => e.line === i + 2);
+    assert.equal(onLine.length, 1, `${key} compiled:\n${bad.output}`);
+    assert.ok(onLine[0].text.includes(`'${key}'`), onLine[0].text);
+  });
+});

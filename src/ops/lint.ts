@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { CertpinError } from '../errors.js';
-import { validateConfig, type HostRule, type PolicyConfig } from '../config.js';
+import { CONFIG_KEYS, findUnknownKeys, isAnnotation, validateConfig, type HostRule, type PolicyConfig } from '../config.js';
 import { HostIndex, parseHostPattern } from '../hosts.js';
 import { parsePin } from '../pin.js';
 import type { InspectResult } from '../probe.js';
@@ -16,7 +16,10 @@ import { probeEntries, type ProbeEntriesOptions } from './round.js';
  * ```
  */
 export type LintRule =
+  | 'unknown-key'
   | 'invalid-entry'
+  | 'no-trusted-pin'
+  | 'report-only'
   | 'malformed-pin'
   | 'too-few-pins'
   | 'no-backup'
@@ -24,9 +27,20 @@ export type LintRule =
   | 'live-mismatch'
   | 'live-probe-failed'
   | 'expires-past'
+  | 'expires-soon'
   | 'expires-far'
   | 'leaf-pin'
   | 'public-suffix';
+
+/**
+ * How much a {@link LintFinding} matters.
+ *
+ * @example
+ * ```js
+ * const mistakes = findings.filter((f) => f.severity === 'warning')
+ * ```
+ */
+export type LintSeverity = 'warning' | 'info';
 
 /**
  * One problem in a pin file, with the fix in one line.
@@ -40,6 +54,11 @@ export interface LintFinding {
   /** The host entry's key, or null for the file as a whole. */
   host: string | null;
   rule: LintRule;
+  /**
+   * `warning`: a mistake to fix (`certpin lint` exits 1); `info`: a deliberate setting worth knowing,
+   * such as a report-only host, which runs unpinned by design (exit 0 when only these are found).
+   */
+  severity: LintSeverity;
   message: string;
   fix: string;
 }
@@ -98,6 +117,8 @@ export function isPublicSuffix(domain: string): boolean {
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** An `expires` this close is an info finding: soon the host runs unpinned. */
+const EXPIRES_SOON_DAYS = 30;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isoDate = (at: number) => new Date(at).toISOString().slice(0, 10);
 
@@ -117,7 +138,7 @@ function coversName(rule: HostRule, name: string): boolean {
 
 function lintEntry(key: string, value: unknown, options: LintOptions, now: number): LintFinding[] {
   const findings: LintFinding[] = [];
-  const add = (rule: LintRule, message: string, fix: string) => findings.push({ host: key, rule, message, fix });
+  const add = (rule: LintRule, message: string, fix: string, severity: LintSeverity = 'warning') => findings.push({ host: key, rule, severity, message, fix });
   const config = options.configPath ?? 'pins.json';
   if (!isObject(value) || !Array.isArray(value.pins)) {
     add('invalid-entry', `${key}: expected an object with a "pins" array`, `give ${key} a "pins" array of sha256/ pins, or remove the entry`);
@@ -144,7 +165,14 @@ function lintEntry(key: string, value: unknown, options: LintOptions, now: numbe
   const live = options.live?.get(key);
   const liveChain = live?.trusted ? live.chain : undefined;
   const trusted = rule.trustedPins;
-  if (trusted.length < 2) {
+  if (trusted.length === 0) {
+    // Only pending_review, rejected or expired pins (or none): nothing can match.
+    const effect = rule.enforce
+      ? `every connection to ${key} is refused (unless another entry covering it has trusted pins)`
+      : `no connection to ${key} can match, and as a report-only host it goes ahead anyway: it runs unpinned`;
+    const untrusted = rule.pins.length === 0 ? 'no pins' : `only ${[...new Set(rule.pins.map((p) => p.status))].join('/')} pins`;
+    add('no-trusted-pin', `${key} has ${untrusted}, none of them trusted (only active and backup are): ${effect}`, `approve the pin the server uses (\`certpin approve ${key} PIN --config ${config}\`) and pin a backup key: ${keygen}`);
+  } else if (trusted.length < 2) {
     add('too-few-pins', `${key} has ${trusted.length === 0 ? 'no trusted pin' : 'only one trusted pin'}; one key change (a renewal with a new key, a new CA, a compromise) locks clients out`, `generate an offline backup key and pin it: ${keygen}`);
   } else if (liveChain) {
     const inChain = new Set(liveChain.map((e) => e.pin));
@@ -159,10 +187,17 @@ function lintEntry(key: string, value: unknown, options: LintOptions, now: numbe
   } else if (liveChain && !liveChain.some((e) => trusted.includes(e.pin))) {
     add('live-mismatch', `no trusted pin of ${key} is in its live chain: pinned clients fail against it now`, `pin a key of the live chain (\`certpin pins ${live?.target ?? key}\`) or redeploy the pinned one`);
   }
+  if (!rule.enforce) {
+    const sink = rule.reportUri === undefined ? 'only to onViolation and the certpin:violation channel (no reportUri)' : `to ${rule.reportUri}`;
+    add('report-only', `${key} is report-only ("enforce": false): a connection whose verified chain carries none of its pins still goes ahead, so the host runs unpinned; violations are reported ${sink}`, `set "enforce": true (or remove it) once the reports show no violations`, 'info');
+  }
   if (rule.expiresAt !== undefined) {
     const maxDays = options.maxExpiresDays ?? 366;
     if (rule.expiresAt < now) {
       add('expires-past', `the pins of ${key} expired on ${isoDate(rule.expiresAt)}: they are no longer enforced and every connection runs unpinned`, `check the pins, then move "expires" forward (at most a year, e.g. "${isoDate(now + 180 * DAY_MS)}")`);
+    } else if (rule.expiresAt < now + EXPIRES_SOON_DAYS * DAY_MS) {
+      const days = Math.floor((rule.expiresAt - now) / DAY_MS);
+      add('expires-soon', `the pins of ${key} expire on ${isoDate(rule.expiresAt)}, in ${days === 0 ? 'less than a day' : `${days} day${days === 1 ? '' : 's'}`}: after that the host runs unpinned`, `check the pins, then move "expires" forward (e.g. "${isoDate(now + 180 * DAY_MS)}")`, 'info');
     } else if (rule.expiresAt > now + maxDays * DAY_MS) {
       add('expires-far', `the pins of ${key} expire on ${isoDate(rule.expiresAt)}, more than ${maxDays} days away: clients that cannot be updated stay pinned that long`, `set "expires" within a year, e.g. "${isoDate(now + 180 * DAY_MS)}", and extend it as you rotate`);
     }
@@ -172,9 +207,8 @@ function lintEntry(key: string, value: unknown, options: LintOptions, now: numbe
     const leafRole = new Set(liveChain?.filter((e) => e.role === 'leaf').map((e) => e.pin));
     for (const record of rule.pins) {
       if (record.status !== 'active' && record.status !== 'backup') continue;
-      const hinted = record.role === 'leaf' || record.level === 'leaf';
       const named = subjectNamesAHost(record.subject);
-      if (leafRole.has(record.pin) || hinted || (named !== undefined && coversName(rule, named))) {
+      if (leafRole.has(record.pin) || (named !== undefined && coversName(rule, named))) {
         add('leaf-pin', `${key} pins the server's own certificate key ${record.pin}${typeof record.subject === 'string' ? ` (${record.subject})` : ''}, and no backup key is held for it: a server you do not run can change that key at any renewal`, `pin its issuing CA instead (settings.pinLevel "intermediate", then \`certpin init ${key}\`), or add a backup key if you run the server`);
       }
     }
@@ -190,10 +224,13 @@ function lintEntry(key: string, value: unknown, options: LintOptions, now: numbe
 /**
  * Checks a policy (the pin file's parsed JSON) for mistakes that are legal but dangerous: fewer than
  * two trusted pins, no backup pin (with `live`: no trusted pin outside the live chain), malformed
- * pins, `expires` in the past or more than a year ahead, pins of a server's own key without a backup
- * key held, and wildcards or `includeSubdomains` on a public suffix. Returns the findings, each with a
- * one-line fix; an empty array means nothing to report. Throws `ERR_CERTPIN_INVALID_CONFIG` only when
- * the document is not a pin file at all (no `hosts` object).
+ * pins, `expires` in the past, within 30 days (info) or more than a year ahead, pins of a server's own key without a backup
+ * key held, and wildcards or `includeSubdomains` on a public suffix. It reports every configuration
+ * that runs a pinned host unpinned: unknown keys (each one, with the nearest known key: a misspelled
+ * `includeSubdomains` or `unpinned` would otherwise be ignored), `expires` already past, no trusted
+ * pin at all, and report-only hosts (`enforce: false`, an `info` finding). Returns the findings, each
+ * with a one-line fix; an empty array means nothing to report. Throws `ERR_CERTPIN_INVALID_CONFIG`
+ * only when the document is not a pin file at all (no `hosts` object).
  *
  * @example
  * ```js
@@ -207,21 +244,49 @@ export function lintPolicy(config: unknown, options: LintOptions = {}): LintFind
   }
   const now = options.now === undefined ? Date.now() : typeof options.now === 'number' ? options.now : options.now.getTime();
   const findings: LintFinding[] = [];
-  try {
-    validateConfig({ ...config, hosts: {} });
-  } catch (error) {
-    findings.push({ host: null, rule: 'invalid-entry', message: (error as Error).message, fix: 'correct the field named above (see the pin file schema)' });
+  // Every unknown key is a finding of its own; the rest of the file is then linted without them.
+  for (const unknown of findUnknownKeys(config, { source: 'file' })) {
+    const fix = unknown.suggestion === undefined
+      ? `remove it, or rename it "x-${unknown.key}" if it is your own annotation`
+      : `rename it to ${unknown.suggestion}`;
+    findings.push({ host: unknown.host ?? null, rule: 'unknown-key', severity: 'warning', message: `${unknown.path}: ${unknown.message}`, fix });
   }
-  for (const [key, value] of Object.entries(config.hosts)) {
+  const known = withKnownKeysOnly(config);
+  try {
+    validateConfig({ ...known, hosts: {} }, { source: 'file' });
+  } catch (error) {
+    findings.push({ host: null, rule: 'invalid-entry', severity: 'warning', message: (error as Error).message, fix: 'correct the field named above (see the pin file schema)' });
+  }
+  for (const [key, value] of Object.entries(known.hosts as Record<string, unknown>)) {
     try {
       parseHostPattern(key);
     } catch (error) {
-      findings.push({ host: key, rule: 'invalid-entry', message: (error as Error).message, fix: 'use an exact host, *.domain (one label) or **.domain (any labels)' });
+      findings.push({ host: key, rule: 'invalid-entry', severity: 'warning', message: (error as Error).message, fix: 'use an exact host, *.domain (one label) or **.domain (any labels)' });
       continue;
     }
     findings.push(...lintEntry(key, value, options, now));
   }
   return findings;
+}
+
+/** A copy of the document with only known keys and annotations, level by level (the unknown ones are findings already). */
+function withKnownKeysOnly(config: Record<string, unknown>): Record<string, unknown> {
+  const keep = (value: Record<string, unknown>, known: readonly string[]): Record<string, unknown> =>
+    Object.fromEntries(Object.entries(value).filter(([key]) => known.includes(key) || isAnnotation(key)));
+  const top = keep(config, CONFIG_KEYS.file);
+  if (isObject(top.settings)) top.settings = keep(top.settings, CONFIG_KEYS.settings);
+  const hosts: Record<string, unknown> = {};
+  for (const [key, entry] of Object.entries(config.hosts as Record<string, unknown>)) {
+    if (!isObject(entry)) {
+      hosts[key] = entry;
+      continue;
+    }
+    const host = keep(entry, CONFIG_KEYS.host);
+    if (Array.isArray(host.pins)) host.pins = host.pins.map((pin: unknown) => (isObject(pin) ? keep(pin, CONFIG_KEYS.pin) : pin));
+    hosts[key] = host;
+  }
+  top.hosts = hosts;
+  return top;
 }
 
 /**
@@ -263,7 +328,9 @@ export async function lintPinFile(path: string, options: LintPinFileOptions = {}
   try {
     document = JSON.parse(text);
   } catch (error) {
-    throw new CertpinError('ERR_CERTPIN_INVALID_CONFIG', `${path}: not valid JSON (${(error as Error).message})`, { cause: error });
+    // JSON.parse may run out of stack on absurdly deep input: a RangeError, not a syntax error.
+    const why = error instanceof RangeError ? 'nested too deeply to be a pin file' : `not valid JSON (${(error as Error).message})`;
+    throw new CertpinError('ERR_CERTPIN_INVALID_CONFIG', `${path}: ${why}`, { cause: error });
   }
   const lintOptions: LintOptions = { configPath: path };
   if (now !== undefined) lintOptions.now = now;
@@ -274,12 +341,12 @@ export async function lintPinFile(path: string, options: LintPinFileOptions = {}
     lintOptions.live = new Map(probes.map((p) => [p.entry, p.result]));
   }
   const findings = lintPolicy(document, lintOptions);
-  if (findings.length === 0) {
+  if (!findings.some((f) => f.severity === 'warning')) {
     // The pin file has fields of its own (probeHost): a file lint passes must be one certpin can load.
     try {
       parsePinFile(path, text);
     } catch (error) {
-      findings.push({ host: null, rule: 'invalid-entry', message: (error as Error).message, fix: 'correct the field named above (see the pin file schema)' });
+      findings.push({ host: null, rule: 'invalid-entry', severity: 'warning', message: (error as Error).message, fix: 'correct the field named above (see the pin file schema)' });
     }
   }
   return findings;

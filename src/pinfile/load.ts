@@ -3,7 +3,7 @@ import { watch, type FSWatcher, type Stats } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { PinPolicy, type PolicyOptions } from '../policy.js';
-import type { CaInput, PolicyConfig } from '../config.js';
+import { warnExpiredPins, type CaInput, type PolicyConfig } from '../config.js';
 import { parsePinFile, type PinFileDocument } from './store.js';
 
 /**
@@ -155,8 +155,9 @@ export async function loadPolicy(path: string, options: LoadPolicyOptions = {}):
   }
   let policy: PinFilePolicy;
   try {
-    const document = parsePinFile(path, lastText).document;
-    policy = new PinFilePolicy(path, toPolicyConfig(document, options.ca), policyOptions);
+    const file = parsePinFile(path, lastText);
+    warnExpiredPins(file.validated, path);
+    policy = new PinFilePolicy(path, toPolicyConfig(file.document, options.ca), policyOptions);
   } catch (error) {
     watcher?.close();
     throw error;

@@ -20,7 +20,7 @@ import { HostIndex, normalizeHostname, parseHostPattern } from '../hosts.js';
  */
 export interface PinFile {
   readonly path: string;
-  /** The parsed JSON, with unknown fields and key order as in the file. */
+  /** The parsed JSON, with annotations (`note`, `x-…`) and key order as in the file. */
   readonly document: PinFileDocument;
   readonly validated: ValidatedConfig;
   /** The file's text as read. */
@@ -114,18 +114,19 @@ export function parsePinFile(path: string, text: string): PinFile {
   try {
     document = JSON.parse(text);
   } catch (error) {
-    const why = text.trim() === '' ? 'the file is empty' : `not valid JSON (${(error as Error).message})`;
+    // JSON.parse may also run out of stack on absurdly deep input (a RangeError): the file is still unusable.
+    const why = text.trim() === '' ? 'the file is empty' : error instanceof RangeError ? 'nested too deeply to be a pin file' : `not valid JSON (${(error as Error).message})`;
     throw invalidFile(path, `${why}; fix or restore it: certpin never overwrites a file it cannot read`, error);
   }
   if (!isObject(document)) throw invalidFile(path, 'expected a JSON object with "version", "settings" and "hosts"');
   let validated: ValidatedConfig;
   try {
-    validated = validateConfig(document);
+    validated = validateConfig(document, { source: 'file' });
     validatePinFileFields(document);
   } catch (error) {
     throw invalidFile(path, (error as Error).message, error);
   }
-  return { path, document: document as PinFileDocument, validated, text };
+  return { path, document: document as unknown as PinFileDocument, validated, text };
 }
 
 const READ_ERRORS: Record<string, string> = { ENOENT: 'no such file', EISDIR: 'it is a directory', EACCES: 'permission denied' };
@@ -369,7 +370,7 @@ async function removeOrphanTemps(path: string): Promise<void> {
 /**
  * Read-modify-write of a pin file, serialised between processes: takes the lock, re-reads and
  * validates the file inside it (so no concurrent update is lost), lets `edit` change the parsed
- * document in place (unknown fields and key order survive), validates the result and writes it
+ * document in place (annotations and key order survive), validates the result and writes it
  * atomically if it changed. A file that cannot be read or is invalid is reported and never written.
  * Returns what `edit` returns.
  *

@@ -58,14 +58,14 @@ describe('certpin keygen', () => {
 
   test('--config --host adds the pin as a backup of that host', async () => {
     const config = fresh('json');
-    writeFileSync(config, `${JSON.stringify({ version: 1, hosts: { 'api.example.com': { pins: [{ pin: pki.intermediate.pin, status: 'active', custom: 'kept' }] } } }, null, 2)}\n`);
+    writeFileSync(config, `${JSON.stringify({ version: 1, hosts: { 'api.example.com': { pins: [{ pin: pki.intermediate.pin, status: 'active', 'x-custom': 'kept' }] } } }, null, 2)}\n`);
     const out = fresh('key');
     const result = await runCli(['keygen', '--type', 'ec-p384', '--out', out, '--config', config, '--host', 'API.example.com']);
     assert.equal(result.code, 0, result.stderr);
     const pin = result.stdout.trim();
     const pins = JSON.parse(readFileSync(config, 'utf8')).hosts['api.example.com'].pins;
     assert.equal(pins.length, 2);
-    assert.equal(pins[0].custom, 'kept');
+    assert.equal(pins[0]['x-custom'], 'kept');
     assert.deepEqual([pins[1].pin, pins[1].status], [pin, 'backup']);
     // a host the file does not have: refused before any key is written
     const orphan = fresh('key');

@@ -50,6 +50,30 @@ describe('certpin lint', () => {
     ]);
   });
 
+  test('a misspelled key: exit 1, naming the key, where it is and the nearest known key', async () => {
+    const path = join(dir, `pins${++n}.json`);
+    writeFileSync(path, JSON.stringify({ version: 1, settings: { unPinned: 'deny' }, hosts: { 'api.example.com': { ...good(), includeSubdomain: true } } }));
+    const result = await runCli(['lint', '--config', path]);
+    assert.equal(result.code, 1, result.stdout + result.stderr);
+    assert.match(result.stdout, /^unknown-key: settings\.unPinned: unknown key "unPinned" \(did you mean unpinned\?\)/m);
+    assert.match(result.stdout, /^unknown-key: hosts\["api\.example\.com"\]\.includeSubdomain: unknown key "includeSubdomain" \(did you mean includeSubdomains\?\)/m);
+    assert.match(result.stdout, /^ {2}fix: rename it to includeSubdomains$/m);
+    assert.match(result.stdout, /^2 findings in /m);
+  });
+
+  test('report-only hosts are listed as info: exit 0 when nothing else is found', async () => {
+    const config = pinFile({ 'api.example.com': { ...good(), enforce: false } });
+    const result = await runCli(['lint', '--config', config]);
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.match(result.stdout, /^report-only: api\.example\.com is report-only .*runs unpinned/m);
+    assert.match(result.stdout, /^1 info in /m);
+    const json = JSON.parse((await runCli(['lint', '--config', config, '--json'])).stdout);
+    assert.deepEqual(json.findings.map((f) => [f.host, f.rule, f.severity]), [['api.example.com', 'report-only', 'info']]);
+    const both = await runCli(['lint', '--config', pinFile({ 'api.example.com': { ...good(), enforce: false }, 'b.example.com': { ...good(), expires: inDays(-1) } })]);
+    assert.equal(both.code, 1);
+    assert.match(both.stdout, /^1 finding and 1 info in /m);
+  });
+
   test('unreadable or invalid file: exit 2 with one line', async () => {
     assertOneLineError(await runCli(['lint', '--config', join(dir, 'missing.json')]), { code: 2, pattern: /no such file/ });
     const notJson = join(dir, 'not.json');

@@ -54,12 +54,17 @@ describe('lintPolicy', () => {
     });
     assert.deepEqual(rulesOf(findings), ['far.example.com:expires-far', 'old.example.com:expires-past']);
     assert.match(findings.find((f) => f.rule === 'expires-past').message, /2026-02-27.*no longer enforced/);
+    // within 30 days: an info finding, the host is about to run unpinned
+    const soon = lint({ 'soon.example.com': { ...GOOD, expires: '2026-03-20' }, 'today.example.com': { ...GOOD, expires: '2026-03-01' } });
+    assert.deepEqual(soon.map((f) => [f.host, f.rule, f.severity]), [['soon.example.com', 'expires-soon', 'info'], ['today.example.com', 'expires-soon', 'info']]);
+    assert.match(soon[0].message, /expire on 2026-03-20, in 19 days: after that the host runs unpinned/);
+    assert.match(soon[1].message, /in less than a day/);
   });
 
-  test('leaf pins without a backup key held, by stored subject or level hint', () => {
+  test('leaf pins without a backup key held, by stored subject', () => {
     const findings = lint({
       'api.example.com': { pins: [{ pin: A, status: 'active', subject: 'CN=api.example.com, O=Example' }, { pin: B, status: 'active', subject: 'CN=Example CA' }], expires: '2026-12-31' },
-      '*.example.org': { pins: [{ pin: A, status: 'active', subject: 'CN=*.example.org' }, { pin: B, status: 'active', level: 'leaf' }], expires: '2026-12-31' },
+      '*.example.org': { pins: [{ pin: A, status: 'active', subject: 'CN=*.example.org' }, { pin: B, status: 'active', subject: 'CN=www.example.org' }], expires: '2026-12-31' },
       'own.example.net': { pins: [{ pin: A, status: 'active', subject: 'CN=own.example.net' }, { pin: B, status: 'backup' }], expires: '2026-12-31' },
     });
     assert.deepEqual(rulesOf(findings), [
@@ -90,6 +95,63 @@ describe('lintPolicy', () => {
   });
 });
 
+describe('lintPolicy: every configuration that runs a pinned host unpinned', () => {
+  test('each unknown key is a finding of its own, with where it is and the nearest known key; the rest is still linted', () => {
+    const findings = lintPolicy({
+      version: 1,
+      unpinned: 'deny',
+      settings: { unPinned: 'deny', 'x-reviewed': true },
+      hosts: {
+        'api.example.com': { ...GOOD, includeSubdomain: true, enforse: false, 'x-ticket': 'SEC-1', note: 'public API' },
+        'b.example.com': { ...GOOD, include_subdomains: true, reportURI: 'https://r.example.net/', pins: [A, { pin: B, status: 'backup', notes: 'safe 3' }] },
+        'c.example.com': { pins: [A], colour: 'blue', expires: '2026-12-31' },
+      },
+    }, { now: NOW });
+    const unknown = findings.filter((f) => f.rule === 'unknown-key');
+    assert.deepEqual(unknown.map((f) => [f.host, f.message.split(':')[0], f.fix]), [
+      [null, 'unpinned', 'rename it to settings.unpinned'],
+      [null, 'settings.unPinned', 'rename it to unpinned'],
+      ['api.example.com', 'hosts["api.example.com"].includeSubdomain', 'rename it to includeSubdomains'],
+      ['api.example.com', 'hosts["api.example.com"].enforse', 'rename it to enforce'],
+      ['b.example.com', 'hosts["b.example.com"].include_subdomains', 'rename it to includeSubdomains'],
+      ['b.example.com', 'hosts["b.example.com"].reportURI', 'rename it to reportUri'],
+      ['b.example.com', 'hosts["b.example.com"].pins[1].notes', 'rename it to note'],
+      ['c.example.com', 'hosts["c.example.com"].colour', 'remove it, or rename it "x-colour" if it is your own annotation'],
+    ]);
+    assert.ok(unknown.every((f) => f.severity === 'warning'));
+    // c.example.com's single pin is still found, despite its unknown key
+    assert.ok(findings.some((f) => f.host === 'c.example.com' && f.rule === 'too-few-pins'));
+  });
+
+  test('no trusted pin at all: only pending_review, rejected or expired pins, or none', () => {
+    const findings = lint({
+      'pending.example.com': { pins: [{ pin: A, status: 'pending_review' }, { pin: B, status: 'rejected' }], expires: '2026-12-31' },
+      'empty.example.com': { pins: [], expires: '2026-12-31' },
+      'quiet.example.com': { pins: [{ pin: A, status: 'expired' }], enforce: false, expires: '2026-12-31' },
+    });
+    assert.deepEqual(rulesOf(findings), ['empty.example.com:no-trusted-pin', 'pending.example.com:no-trusted-pin', 'quiet.example.com:no-trusted-pin', 'quiet.example.com:report-only']);
+    assert.match(findings.find((f) => f.host === 'pending.example.com').message, /only pending_review\/rejected pins, none of them trusted .*every connection to pending\.example\.com is refused/);
+    assert.match(findings.find((f) => f.host === 'quiet.example.com' && f.rule === 'no-trusted-pin').message, /report-only host it goes ahead anyway: it runs unpinned/);
+  });
+
+  test('report-only hosts are an info finding that names where the reports go', () => {
+    const findings = lint({
+      'a.example.com': { ...GOOD, enforce: false },
+      'b.example.com': { ...GOOD, enforce: false, reportUri: 'https://reports.example.net/pin' },
+      'c.example.com': { ...GOOD, enforce: true },
+    });
+    assert.deepEqual(findings.map((f) => [f.host, f.rule, f.severity]), [['a.example.com', 'report-only', 'info'], ['b.example.com', 'report-only', 'info']]);
+    assert.match(findings[0].message, /runs unpinned; violations are reported only to onViolation and the certpin:violation channel \(no reportUri\)/);
+    assert.match(findings[1].message, /reported to https:\/\/reports\.example\.net\/pin/);
+  });
+
+  test('every finding carries a severity', () => {
+    const findings = lint({ 'a.example.com': { pins: [A], expires: '2020-01-01', enforce: false, enforse: 1 }, '**.com': GOOD });
+    assert.ok(findings.length >= 4);
+    for (const f of findings) assert.ok(f.severity === 'warning' || f.severity === 'info', JSON.stringify(f));
+  });
+});
+
 describe('lintPinFile', () => {
   test('unreadable or non-JSON files are errors (exit 2 in the CLI), not findings', async () => {
     await assert.rejects(lintPinFile(join(dir, 'missing.json')), { code: 'ERR_CERTPIN_INVALID_INPUT', message: /no such file/ });
@@ -102,6 +164,9 @@ describe('lintPinFile', () => {
     const findings = await lintPinFile(probeHost, { maxExpiresDays: 100_000 });
     assert.deepEqual(findings.map((f) => [f.host, f.rule]), [[null, 'invalid-entry']]);
     assert.match(findings[0].message, /probeHost/);
+    // ...also when the only other finding is an info one
+    writeFileSync(probeHost, JSON.stringify({ hosts: { 'api.example.com': { ...GOOD, enforce: false, expires: '2099-01-01', probeHost: 'elsewhere.example.org' } } }));
+    assert.deepEqual((await lintPinFile(probeHost, { maxExpiresDays: 100_000 })).map((f) => [f.host, f.rule, f.severity]), [['api.example.com', 'report-only', 'info'], [null, 'invalid-entry', 'warning']]);
   });
 
   test('--live: no trusted pin outside the live chain, leaf pins by role, mismatch and unreachable hosts', async (t) => {
@@ -134,7 +199,7 @@ describe('lintPinFile', () => {
       'api.example.test:leaf-pin',
       'down.example.test:live-probe-failed',
     ]);
-    // without --live the same file looks fine on paper, except the leaf pins by level
+    // without --live the same file looks fine on paper, but for the missing backup status
     const offline = await lintPinFile(file);
     assert.deepEqual(rulesOf(offline), ['api.example.test:no-backup']);
   });

@@ -176,12 +176,12 @@ test('probes run outside the lock and are applied to a fresh read, so concurrent
   const probe = async () => {
     // Another writer edits the file while the server is being probed.
     const doc = await read(path);
-    doc.hosts[HOST].team = 'payments';
+    doc.hosts[HOST]['x-team'] = 'payments';
     await writeFile(path, `${JSON.stringify(doc, null, 2)}\n`);
     return { target: HOST, host: HOST, port: 443, ...ORIGINAL };
   };
   await rotatePins(path, { probe, now: NOW });
   const { hosts } = await read(path);
-  assert.equal(hosts[HOST].team, 'payments');
+  assert.equal(hosts[HOST]['x-team'], 'payments');
   assert.equal(hosts[HOST].lastChecked, NOW.toISOString());
 });

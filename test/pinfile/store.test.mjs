@@ -124,7 +124,7 @@ test('a writer killed in mid-write leaves the old or the new file, whole, and th
   assert.ok(killedBeforeRename >= 2, `writers died between writing the temporary file and renaming it (${killedBeforeRename} times)`);
 });
 
-test('unknown fields and key order survive a rewrite', async (t) => {
+test('annotations (note, x-…) and key order survive a rewrite', async (t) => {
   const pending = randomPin();
   const text = `{
   "$schema": "https://example.test/pins.schema.json",
@@ -132,12 +132,12 @@ test('unknown fields and key order survive a rewrite', async (t) => {
   "hosts": {
     "zeta.example.test": {
       "pins": ["${randomPin()}"],
-      "ticket": "SEC-42"
+      "x-ticket": "SEC-42"
     },
     "${HOST}": {
-      "comment": "before pins",
+      "note": "before pins",
       "pins": [
-        { "status": "pending_review", "pin": "${pending}", "seenBy": "rotate@ci", "subject": "CN=x" }
+        { "status": "pending_review", "pin": "${pending}", "x-seenBy": "rotate@ci", "subject": "CN=x" }
       ],
       "port": 8443
     }
