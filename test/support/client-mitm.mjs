@@ -45,10 +45,14 @@ export async function startHttpMitm({ cert, handler = (_req, res) => res.end('ok
   });
   const h1Port = await listenLoopback(h1);
   const h2Port = await listenLoopback(h2);
+  const perConnection = [];
   const front = await startTlsServer({
     cert,
     ALPNProtocols: ['h2', 'http/1.1'],
     onConnection(socket) {
+      const counter = { bytes: 0 };
+      perConnection.push(counter);
+      socket.on('data', (chunk) => { counter.bytes += chunk.length; });
       const backend = connect({ host: '127.0.0.1', port: socket.alpnProtocol === 'h2' ? h2Port : h1Port });
       backend.on('error', () => socket.destroy());
       socket.on('close', () => backend.destroy());
@@ -62,6 +66,14 @@ export async function startHttpMitm({ cert, handler = (_req, res) => res.end('ok
     requests,
     /** Decrypted application bytes the clients sent (request lines, headers, bodies, HTTP/2 frames). */
     bytesReceived: front.bytesReceived,
+    /** A mark for bytesSince(): the number of TLS connections so far. */
+    mark: () => perConnection.length,
+    /**
+     * Decrypted application bytes received on the TLS connections made after `mark`: what a client sent
+     * on new connections, leaving out the control frames (SETTINGS ACK, GOAWAY) an older HTTP/2 session
+     * may still send.
+     */
+    bytesSince: (mark) => perConnection.slice(mark).reduce((sum, c) => sum + c.bytes, 0),
     /** TCP connections accepted (a TLS handshake that a pinned client aborts still counts). */
     connections: front.connections,
     async close() {
