@@ -183,15 +183,22 @@ export class PinnedHttp2Agent {
     const version = this.policy.version;
     const proxy = proxyFor(this.proxy, host, port);
     const tunnel = proxy ? await openTunnel(proxy, host, port) : undefined;
-    const tls = pinnedTlsOptions(this.policy, {
-      ...callerTls,
-      host,
-      port,
-      servername,
-      ALPNProtocols: ['h2'],
-      ...(tunnel ? { socket: tunnel } : {}),
-    });
-    const socket = tlsConnect(tls);
+    let tls: ConnectionOptions;
+    let socket: TLSSocket;
+    try {
+      tls = pinnedTlsOptions(this.policy, {
+        ...callerTls,
+        host,
+        port,
+        servername,
+        ALPNProtocols: ['h2'],
+        ...(tunnel ? { socket: tunnel } : {}),
+      });
+      socket = tlsConnect(tls);
+    } catch (error) {
+      tunnel?.destroy();
+      throw error;
+    }
     const session = http2Connect(origin, { createConnection: () => socket });
     session.on('error', () => {});
     const entry: SessionEntry = { session, socket, tls, version, name: servername || host, port, streams: 0 };

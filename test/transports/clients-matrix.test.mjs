@@ -19,7 +19,8 @@ import { createPolicy, pinnedAgent, pinnedAxiosConfig, pinnedDispatcher, pinnedF
 import { makePki } from '../support/pki.mjs';
 import { startHttpMitm } from '../support/client-mitm.mjs';
 import { startMitmdump } from '../support/proxies.mjs';
-import { httpsRequest, SECRET, withEnv } from '../support/transport-fixtures.mjs';
+import { Worker } from 'node:worker_threads';
+import { httpsRequest, pinConfig, SECRET, withEnv } from '../support/transport-fixtures.mjs';
 
 const pki = await makePki();
 const T = { timeout: 120_000 };
@@ -118,6 +119,40 @@ test('undici allowH2 against an h2 MITM from a trusted root: the plain agent is 
   const ok = await undiciRequest(origin.url, { dispatcher });
   await ok.body.text();
   assert.equal(origin.requests[0].protocol, 'h2');
+});
+
+// Runs in a worker: builds a policy from workerData.config and POSTs the secret through a pinned agent.
+const WORKER = `
+const { workerData, parentPort } = require('node:worker_threads');
+const https = require('node:https');
+import(workerData.certpin).then(({ createPolicy, pinnedAgent }) => {
+  const agent = pinnedAgent(createPolicy(workerData.config));
+  const done = (outcome) => { agent.destroy(); parentPort.postMessage(outcome); };
+  https.request({ host: '127.0.0.1', port: workerData.port, path: '/login', method: 'POST', agent, headers: workerData.headers }, (res) => {
+    res.resume().on('end', () => done(String(res.statusCode)));
+  }).on('error', (error) => done(error.code)).end(workerData.body);
+});
+`;
+
+function inWorker(config, port) {
+  const certpin = new URL('../../build/src/index.js', import.meta.url).href;
+  const worker = new Worker(WORKER, { eval: true, workerData: { certpin, config, port, headers: SECRET.headers, body: SECRET.body } });
+  return new Promise((resolve, reject) => {
+    worker.once('message', (outcome) => worker.terminate().then(() => resolve(outcome)));
+    worker.once('error', reject);
+  });
+}
+
+test('worker threads, library setup: a worker that builds its own policy and pinned agent is pinned like the main thread (the unpinned control is fooled)', T, async (t) => {
+  const mitm = await startHttpMitm({ cert: [pki.rogueLeaf, pki.rogueIntermediate] });
+  t.after(() => mitm.close());
+  const config = await pinConfig();
+  assert.equal(await inWorker({ ca: config.ca, hosts: {} }, mitm.port), '200');
+  assert.equal(mitm.requests[0].headers.authorization, SECRET.headers.authorization, 'the unpinned worker reached the attacker');
+  const mark = mitm.mark();
+  assert.equal(await inWorker(config, mitm.port), 'ERR_CERTPIN_MISMATCH');
+  assert.equal(mitm.bytesSince(mark), 0);
+  assert.equal(mitm.requests.length, 1);
 });
 
 test('the README "Clients and modes" table: a cell for every mode of every client, refusals with real codes, cited tests that exist', () => {
