@@ -167,6 +167,11 @@ export class PinnedProxyAgent extends PinnedAgent {
   readonly proxy: ProxySetting;
 
   constructor(policy: PinPolicy, proxy: ProxySetting, options: AgentOptions = {}) {
+    // Node's own `proxyEnv` agent option (Node 24, 22.21, 20.20) would tunnel a second time, and axios
+    // rebuilds an agent that has it: one proxy setting, this one.
+    if ((options as { proxyEnv?: unknown }).proxyEnv !== undefined) {
+      throw new TypeError("proxyEnv is not supported here: pass the proxy as the proxy setting ('env' or a URL) instead");
+    }
     super(policy, options);
     this.proxy = checkProxySetting(proxy, 'proxy');
   }

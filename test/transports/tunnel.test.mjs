@@ -101,4 +101,5 @@ test('pinnedProxyAgent refuses a proxy it cannot use when it is built, with a Ty
   for (const proxy of ['socks5://127.0.0.1:1080', 'http://[bad', 42, { uri: 'http://proxy' }, true]) {
     assert.throws(() => pinnedProxyAgent(policy, proxy), TypeError, String(proxy));
   }
+  assert.throws(() => pinnedProxyAgent(policy, 'env', { proxyEnv: process.env }), { name: 'TypeError', message: /proxyEnv is not supported here/ });
 });
