@@ -1,5 +1,5 @@
 import type { AgentOptions } from 'node:https';
-import type { ConnectionOptions } from 'node:tls';
+import type { ConnectionOptions, PeerCertificate } from 'node:tls';
 import { CertpinError } from '../errors.js';
 import type { PinPolicy } from '../policy.js';
 import { pinnedTlsOptions } from './tls.js';
@@ -56,6 +56,9 @@ export interface PinnedAxiosConfig<Adapter> {
 }
 
 type AxiosHttpAdapter = (config: AxiosConfigView) => unknown;
+type IdentityCheck = (hostname: string, cert: PeerCertificate) => Error | undefined;
+
+const MAX_VERIFIED = 64;
 
 function refuse(what: string): CertpinError {
   return new CertpinError('ERR_CERTPIN_INVALID_CONFIG', `${what}; the request would not be pinned and was not sent.`);
@@ -82,8 +85,9 @@ function describeAxiosProxy(proxy: unknown): string {
  * - HTTP/1.1 and redirects: a pinned agent as `httpsAgent` (each redirect hop is checked against the
  *   pins of its host, G6);
  * - `httpVersion: 2`: axios calls `http2.connect` itself and ignores `httpsAgent` (NODE-TLS-NOTES
- *   12), so the adapter puts {@link pinnedTlsOptions} in `http2Options` for every request, built
- *   again after `policy.update()` so that no request goes on a session of an older policy (G2);
+ *   12), so the adapter puts {@link pinnedTlsOptions} in `http2Options` for every request; after
+ *   `policy.update()` axios's sessions are kept only if the chains they were verified with pass the
+ *   new policy, else no request goes on them again (G2);
  * - proxies, from `HTTPS_PROXY` or given here: certpin's agent tunnels with the pins on the origin
  *   (G4), and axios's own proxy code, whose agent loses the check, is off (`proxy: false`).
  *
@@ -116,21 +120,54 @@ export function pinnedAxiosConfig<Adapter extends (config: never) => unknown>(
   const httpsAgent = new PinnedProxyAgent(policy, proxySetting, settings.agent);
   const http = axios.getAdapter('http') as unknown as AxiosHttpAdapter;
   const made = new WeakSet<object>();
-  let cache: Array<{ version: number; caller: Array<[string, unknown]>; options: ConnectionOptions }> = [];
+  interface Pinned {
+    version: number;
+    caller: Array<[string, unknown]>;
+    options: ConnectionOptions;
+    /** The chains the sessions made with `options` were verified with, to re-check after an update. */
+    verified: Array<{ hostname: string; cert: PeerCertificate }> | undefined;
+  }
+  let cache: Pinned[] = [];
+
+  const pin = (caller: Record<string, unknown> | undefined, entries: Array<[string, unknown]>): Pinned => {
+    const options = pinnedTlsOptions(policy, { ...(caller as ConnectionOptions | undefined) });
+    const entry: Pinned = { version: policy.version, caller: entries, options, verified: [] };
+    const check = options.checkServerIdentity as IdentityCheck;
+    options.checkServerIdentity = function recordingIdentityCheck(this: unknown, hostname: string, cert: PeerCertificate) {
+      const error = check.call(this, hostname, cert);
+      if (!error && entry.verified) {
+        if (entry.verified.length < MAX_VERIFIED) entry.verified.push({ hostname, cert });
+        else entry.verified = undefined; // too many to re-check: the next update starts afresh
+      }
+      return error;
+    };
+    made.add(options);
+    return entry;
+  };
+
+  // After policy.update(), the sessions made with an options object may be reused only if every chain
+  // they were verified with passes the new policy (G2); otherwise a new object (never deep-equal to the
+  // old one) makes axios open and check new sessions.
+  const stillPasses = (entry: Pinned): boolean => {
+    if (!entry.verified) return false;
+    const check = pinnedTlsOptions(policy, { ...Object.fromEntries(entry.caller) as ConnectionOptions }).checkServerIdentity as IdentityCheck;
+    return entry.verified.every(({ hostname, cert }) => check(hostname, cert) === undefined);
+  };
 
   const http2OptionsFor = (caller: Record<string, unknown> | undefined): ConnectionOptions => {
     // axios builds a new http2Options object for every request and reuses an HTTP/2 session only for
-    // deep-equal options: the same caller options under the same policy version get the same pinned
-    // object (so sessions are shared), and a new version gets a new one, so a session made under an
-    // older policy is never picked again (G2).
+    // deep-equal options: the same caller options get the same pinned object, so sessions are shared.
     const entries = Object.entries(caller ?? {});
     const version = policy.version;
-    const hit = cache.find((c) => c.version === version && c.caller.length === entries.length && c.caller.every(([k, v], i) => entries[i]?.[0] === k && entries[i]?.[1] === v));
-    if (hit) return hit.options;
-    const options = pinnedTlsOptions(policy, { ...(caller as ConnectionOptions | undefined) });
-    made.add(options);
-    cache = [{ version, caller: entries, options }, ...cache.filter((c) => c.version === version).slice(0, 15)];
-    return options;
+    const index = cache.findIndex((c) => c.caller.length === entries.length && c.caller.every(([k, v], i) => entries[i]?.[0] === k && entries[i]?.[1] === v));
+    const hit = cache[index];
+    if (hit && (hit.version === version || stillPasses(hit))) {
+      hit.version = version;
+      return hit.options;
+    }
+    const entry = pin(caller, entries);
+    cache = [entry, ...cache.filter((_, i) => i !== index).slice(0, 15)];
+    return entry.options;
   };
 
   const adapter = (config: AxiosConfigView): unknown => {
