@@ -27,7 +27,16 @@ export interface PinnedAxiosSettings {
   proxy?: ProxySetting;
 }
 
-/** The fields of an axios request config the adapter looks at (a structural view: certpin does not depend on axios). */
+/**
+ * The fields of an axios request config the adapter looks at (a structural view: certpin does not depend on axios).
+ *
+ * @example
+ * ```js
+ * const config = pinnedAxiosConfig(policy, axios)
+ * // rejects with ERR_CERTPIN_INVALID_CONFIG: axios's own proxy code would drop the pin check
+ * await config.adapter({ ...config, url: 'https://api.example.com/', proxy: { host: 'proxy.corp', port: 3128 } })
+ * ```
+ */
 export interface AxiosConfigView {
   url?: string | undefined;
   baseURL?: string | undefined;

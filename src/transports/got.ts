@@ -29,7 +29,15 @@ export interface PinnedGotSettings {
   proxy?: ProxySetting;
 }
 
-/** The fields of got's request options the guard looks at (a structural view: certpin does not depend on got). */
+/**
+ * The fields of got's request options the guard looks at (a structural view: certpin does not depend on got).
+ *
+ * @example
+ * ```js
+ * const guard = pinnedGotOptions(policy).hooks.beforeRequest[0]
+ * guard({ url: 'https://api.example.com/', agent: {} }) // throws ERR_CERTPIN_INVALID_CONFIG: not the pinned agent
+ * ```
+ */
 export interface GotRequestOptionsView {
   url?: URL | string | undefined;
   http2?: boolean | undefined;
@@ -90,7 +98,14 @@ const idOf = (value: object): number => {
  * http2-wrapper's, which makes http2-wrapper close that socket unused. Sessions are per origin, host
  * dialled and TLS options, never coalesced across origins by certificate names (RFC 8336 origin
  * sets), and after `policy.update()` a session is kept only if the chain it was verified with passes
- * the new policy (G2).
+ * the new policy (G2). {@link pinnedGotOptions} makes one; use it through got.
+ *
+ * @example
+ * ```js
+ * const options = pinnedGotOptions(policy)
+ * await got('https://api.example.com/', { ...options, http2: true })
+ * options.agent.http2.destroy() // closes its sessions
+ * ```
  */
 export class PinnedHttp2Agent {
   readonly protocol = 'https:';

@@ -162,6 +162,12 @@ type ConnectionCallback = (err: Error | null, stream: Duplex) => void;
  * A {@link PinnedAgent} that reaches origins through an HTTP CONNECT proxy when its
  * {@link ProxySetting} says so. The TLS connection to the origin runs inside the tunnel with the
  * agent's hardened options, so the pins of the origin apply and the proxy sees only ciphertext (G4).
+ *
+ * @example
+ * ```js
+ * const agent = pinnedProxyAgent(policy, 'env')
+ * agent.proxyFor('api.example.com', 443) // the URL of the proxy HTTPS_PROXY names, or undefined
+ * ```
  */
 export class PinnedProxyAgent extends PinnedAgent {
   readonly proxy: ProxySetting;
