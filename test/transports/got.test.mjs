@@ -164,6 +164,9 @@ test('got and HTTPS_PROXY: got ignores the environment; pinnedGotOptions({ proxy
   const policy = createPolicy(await pinConfig());
   const client = pinnedGot(t, policy, { proxy: 'env' });
   await withEnv({ HTTPS_PROXY: proxy.url, https_proxy: undefined, NO_PROXY: undefined, no_proxy: undefined }, async () => {
+    const plain = await got(origin.url, { ...post, https: { certificateAuthority: trust } });
+    assert.equal(plain.statusCode, 200);
+    assert.doesNotMatch(await proxy.log(), new RegExp(`127\\.0\\.0\\.1:${origin.port}`), 'plain got went direct: it does not read HTTPS_PROXY');
     const error = await failure(client(mitm.url, { ...post, http2: true }));
     assert.equal(error.code, 'ERR_CERTPIN_MISMATCH', String(error));
     const errorH1 = await failure(client(mitm.url, post));
