@@ -1,4 +1,5 @@
 import type { AgentOptions } from 'node:https';
+import { isDeepStrictEqual } from 'node:util';
 import type { ConnectionOptions, PeerCertificate } from 'node:tls';
 import { CertpinError } from '../errors.js';
 import type { PinPolicy } from '../policy.js';
@@ -168,7 +169,8 @@ export function pinnedAxiosConfig<Adapter extends (config: never) => unknown>(
     // deep-equal options: the same caller options get the same pinned object, so sessions are shared.
     const entries = Object.entries(caller ?? {});
     const version = policy.version;
-    const index = cache.findIndex((c) => c.caller.length === entries.length && c.caller.every(([k, v], i) => entries[i]?.[0] === k && entries[i]?.[1] === v));
+    // Compared by content, as axios compares sessions: axios deep-copies http2Options for each request.
+    const index = cache.findIndex((c) => isDeepStrictEqual(c.caller, entries));
     const hit = cache[index];
     if (hit && (hit.version === version || stillPasses(hit))) {
       hit.version = version;

@@ -108,9 +108,12 @@ test('axios HTTP/2 after policy.update(): a session is kept while its chain pass
   const policy = createPolicy(await pinConfig());
   const client = pinnedClient(t, policy, { proxy: false });
   // axios closes an HTTP/2 session idle for sessionTimeout (1 s by default): long enough here that only the policy decides.
-  const h2 = { httpVersion: 2, http2Options: { sessionTimeout: 30_000 } };
+  // axios deep-copies http2Options (here with an object inside) for each request: the session is still shared.
+  const h2 = { httpVersion: 2, http2Options: { sessionTimeout: 30_000, settings: { enablePush: false } } };
   assert.equal((await client(post(origin.url, h2))).status, 200);
   const sessions = origin.connections();
+  assert.equal((await client(post(origin.url, h2))).status, 200);
+  assert.equal(origin.connections(), sessions, 'one session for both requests');
   policy.update(await pinConfig());
   assert.equal((await client(post(origin.url, h2))).status, 200);
   assert.equal(origin.connections(), sessions, 'an update that changes nothing for the host keeps its session');
