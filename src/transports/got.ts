@@ -254,7 +254,8 @@ const describe = (value: unknown): string => (typeof value === 'object' && value
  * A `beforeRequest` hook refuses, with a `CertpinError` (`ERR_CERTPIN_INVALID_CONFIG`) before any
  * connection, what would route around the pinned agents: another `agent.https` or `agent.http2`
  * (e.g. a proxy library's agent), a `request` function, an `h2session` or a `createConnection`.
- * A `beforeRequest` hook of yours added after certpin's must not replace them either.
+ * got runs `beforeRequest` hooks in the order the options were merged: give these options last to
+ * `got.extend(yours, pinnedGotOptions(policy))`, so that the check sees what your hooks changed.
  *
  * @example
  * ```js
