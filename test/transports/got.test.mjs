@@ -202,3 +202,13 @@ test('got HTTP/2 session open across policy.update(): kept when the host still p
   assert.equal(origin.requests.length, requests, 'no request went out on the session the update revoked');
   assert.equal(origin.bytesReceived(), bytes);
 });
+
+test('got: a hook of the caller that swaps agent.https, merged before pinnedGotOptions, is caught by certpin\'s hook: refused before connecting', T, async (t) => {
+  const { mitm } = await mitmAndOrigin(t);
+  const swapper = { hooks: { beforeRequest: [(options) => { options.agent = { https: new HttpsAgent({ ca: trust }) }; }] } };
+  const options = pinnedGotOptions(createPolicy(await pinConfig()));
+  t.after(() => { options.agent.https.destroy(); options.agent.http2.destroy(); });
+  const error = await failure(got.extend(swapper, options)(mitm.url, post));
+  assert.equal(error.code, 'ERR_CERTPIN_INVALID_CONFIG', String(error));
+  assert.equal(mitm.connections(), 0, 'refused before any connection');
+});
