@@ -81,7 +81,7 @@ function runNode(args, { cwd, target }) {
   });
 }
 
-/** A folder for an application that ran `npm install certpin axios ws undici`, linked to this checkout. */
+/** A folder for an application that ran `npm install certpin axios got ws undici`, linked to this checkout. */
 function makeAppDir(prefix) {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const modules = join(dir, 'node_modules');
@@ -91,7 +91,7 @@ function makeAppDir(prefix) {
   symlinkSync(join(ROOT, 'build'), join(certpin, 'build'), 'dir');
   symlinkSync(join(ROOT, 'bin'), join(certpin, 'bin'), 'dir');
   symlinkSync(join(ROOT, 'node_modules'), join(certpin, 'node_modules'), 'dir');
-  for (const name of ['axios', 'ws', 'undici']) symlinkSync(join(ROOT, 'node_modules', name), join(modules, name), 'dir');
+  for (const name of ['axios', 'got', 'ws', 'undici']) symlinkSync(join(ROOT, 'node_modules', name), join(modules, name), 'dir');
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'readme-app', private: true, type: 'module' }));
   return dir;
 }
