@@ -145,7 +145,28 @@ test('G2: a session resumed while the policy changed under the handshake is cut 
   assert.equal(good.bytesReceived(), before);
 });
 
-test('G2: a request queued for a socket under the old policy gets a connection checked under the new one', { timeout: 30_000 }, async (t) => {
+test('G2: an update that revokes the pin closes the open socket; the request queued for it gets a new checked connection', { timeout: 30_000 }, async (t) => {
+  let releaseSlow;
+  const slowGate = new Promise((resolve) => { releaseSlow = resolve; });
+  const { good } = await servers(t, {}, (req, res) => {
+    if (req.url === '/slow') void slowGate.then(() => res.end('slow'));
+    else res.end('ok');
+  });
+  t.after(() => releaseSlow());
+  const policy = createPolicy(await pinConfig());
+  const agent = agentFor(t, policy, { keepAlive: true, maxSockets: 1 });
+  const slow = httpsRequest({ host: 'localhost', port: good.port, path: '/slow', agent }).then(() => null, (e) => e);
+  const queued = post(good.port, agent).then(() => null, (e) => e);
+  for (let i = 0; i < 100 && good.requests.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(good.requests.length, 1, 'the slow request is in flight');
+  policy.update(await otherPinConfig());
+  assert.equal((await slow)?.code, 'ERR_CERTPIN_MISMATCH', 'the connection the new policy refuses was closed under the request');
+  assert.equal((await queued)?.code, 'ERR_CERTPIN_MISMATCH', 'the queued request got a new connection, checked under the new policy');
+  assert.deepEqual(good.requests.map((r) => r.url), ['/slow'], 'the queued request never reached the server');
+  assert.equal(good.connections(), 2);
+});
+
+test('G2: an update that keeps the pin keeps the open socket; the queued request goes out on it', { timeout: 30_000 }, async (t) => {
   let releaseSlow;
   const slowGate = new Promise((resolve) => { releaseSlow = resolve; });
   const { good } = await servers(t, {}, (req, res) => {
@@ -155,15 +176,14 @@ test('G2: a request queued for a socket under the old policy gets a connection c
   const policy = createPolicy(await pinConfig());
   const agent = agentFor(t, policy, { keepAlive: true, maxSockets: 1 });
   const slow = httpsRequest({ host: 'localhost', port: good.port, path: '/slow', agent });
-  const queued = post(good.port, agent).then(() => null, (e) => e);
+  const queued = post(good.port, agent);
   for (let i = 0; i < 100 && good.requests.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
-  assert.equal(good.requests.length, 1, 'the slow request is in flight');
-  policy.update(await otherPinConfig());
+  policy.update({ ...(await pinConfig()), hosts: { ...(await pinConfig()).hosts, 'new.example.test': { pins: [pki.intermediate2.pin] } } });
   releaseSlow();
   assert.equal((await slow).body, 'slow');
-  const error = await queued;
-  assert.equal(error?.code, 'ERR_CERTPIN_MISMATCH');
-  assert.deepEqual(good.requests.map((r) => r.url), ['/slow'], 'the queued request never reached the server');
+  const second = await queued;
+  assert.equal(second.status, 200);
+  assert.equal(good.connections(), 1, 'the queued request went out on the kept socket: no new connection');
 });
 
 test('G3: rejectUnauthorized:false and NODE_TLS_REJECT_UNAUTHORIZED=0 change nothing', { timeout: 30_000 }, async (t) => {
