@@ -137,6 +137,7 @@ export class PinPolicy {
   #explicitCa: boolean;
   #version = 1;
   readonly #updateListeners = new Set<() => void>();
+  #caKey: string | undefined;
   readonly onViolation: ((report: ViolationReport) => void) | undefined;
 
   /** @internal use {@link createPolicy} */
@@ -145,6 +146,7 @@ export class PinPolicy {
     this.#source = config;
     this.#explicitCa = config.ca !== undefined;
     this.#trustStore = config.ca === undefined ? TrustStore.default() : TrustStore.from(config.ca, 'ca');
+    this.#caKey = caKey(config.ca);
     if (options.onViolation !== undefined && typeof options.onViolation !== 'function') {
       throw new TypeError('onViolation must be a function');
     }
@@ -191,7 +193,13 @@ export class PinPolicy {
    */
   update(config: PolicyConfig): void {
     const validated = validateConfig(config);
-    const trustStore = config.ca === undefined ? TrustStore.default() : TrustStore.from(config.ca, 'ca');
+    // The same anchors keep the same store (parsing them costs ~1 ms, and a new store re-proves
+    // every chain): an update that changes nothing for a host costs it nothing (G2, SPEC 10).
+    const key = caKey(config.ca);
+    const trustStore = config.ca === undefined
+      ? TrustStore.default()
+      : key === this.#caKey ? this.#trustStore : TrustStore.from(config.ca, 'ca');
+    this.#caKey = key;
     this.#config = validated;
     this.#source = config;
     this.#trustStore = trustStore;
@@ -310,6 +318,13 @@ export class PinPolicy {
     const error = new PinMismatchError(name, base.chain, [...expected], detail);
     return withBase(base, { ok: !enforced, outcome: 'mismatch', enforced, matchedPin: null, expectedPins: expected, error, violation: true });
   }
+}
+
+/** The anchors of a `ca` option as one string, to tell an update that keeps them (in place edits included). */
+function caKey(ca: PolicyConfig['ca']): string | undefined {
+  if (ca === undefined) return undefined;
+  const list: ReadonlyArray<string | Uint8Array> = Array.isArray(ca) ? ca : [ca as string | Uint8Array];
+  return list.map((item) => (typeof item === 'string' ? `p${item}` : `d${Buffer.from(item).toString('base64')}`)).join('\0');
 }
 
 /** Normalised, without duplicates, in the order given (a name that normalises to nothing stays as ''). */
