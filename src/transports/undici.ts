@@ -61,49 +61,78 @@ type Handler = Dispatcher.DispatchHandler;
 type AnyFunction = (...args: unknown[]) => unknown;
 type Methods = Record<string, AnyFunction | undefined>;
 
+/** Dispatches a request again, on the dispatcher of the policy now in force. */
+type Redispatch = (handler: Handler) => void;
+
 /**
  * Checks, when undici is about to write a request, that the policy has not changed since the request
- * was dispatched. undici calls `onRequestStart`/`onConnect` before writing any byte and drops the
- * request (and its socket) when aborted there, so a request queued under an older policy never goes
- * out on a socket that policy accepted (G2). One class per handler style, to keep undici's choice.
+ * was dispatched (with a proxy, whose tunnels undici makes and certpin replaces on update). undici
+ * calls `onRequestStart`/`onConnect` before writing any byte and drops the request when aborted
+ * there, so a request queued under an older policy never goes out on a tunnel that policy accepted:
+ * it is dispatched again, on a connection checked under the policy now in force (G2), and the
+ * caller sees an error only if that one fails. One class per handler style, to keep undici's choice.
  */
 class GuardedHandler {
   protected readonly inner: Methods;
   readonly #policy: PinPolicy;
   readonly #version: number;
+  readonly #redispatch: Redispatch;
+  /** Set once the request was taken back from the old dispatcher: what it says next is not the caller's. */
+  protected moved = false;
+  /** Set once the request was let through to be written. */
+  protected started = false;
 
-  constructor(inner: Handler, policy: PinPolicy, version: number) {
+  constructor(inner: Handler, policy: PinPolicy, version: number, redispatch: Redispatch) {
     this.inner = inner as unknown as Methods;
     this.#policy = policy;
     this.#version = version;
+    this.#redispatch = redispatch;
   }
 
-  protected stale(): Error | undefined {
+  /** Takes a stale request back: aborts it where it is (nothing was written) and dispatches it again. */
+  protected moveIfStale(abort: (reason: Error) => void): boolean {
     const now = this.#policy.version;
-    return now === this.#version ? undefined : policyChangedError(this.#version, now);
+    if (now === this.#version) {
+      this.started = true;
+      return false;
+    }
+    this.moved = true;
+    abort(policyChangedError(this.#version, now));
+    queueMicrotask(() => this.#redispatch(this.inner as unknown as Handler));
+    return true;
+  }
+
+  /**
+   * An error for a request that never started, from a dispatcher replaced since (its tunnels are
+   * being closed): the request is dispatched again instead, as nothing of it was sent.
+   */
+  protected movedOnError(): boolean {
+    if (this.moved) return true;
+    if (this.started || this.#policy.version === this.#version) return false;
+    this.moved = true;
+    queueMicrotask(() => this.#redispatch(this.inner as unknown as Handler));
+    return true;
   }
 }
 
 class GuardedControllerHandler extends GuardedHandler {
   onRequestStart(controller: { abort(reason: Error): void }, context: unknown): unknown {
-    const error = this.stale();
-    if (error) return controller.abort(error);
+    if (this.moveIfStale((reason) => controller.abort(reason))) return undefined;
     return this.inner.onRequestStart?.(controller, context);
   }
   onRequestUpgrade(...args: unknown[]): unknown { return this.inner.onRequestUpgrade?.(...args); }
   onResponseStart(...args: unknown[]): unknown { return this.inner.onResponseStart?.(...args); }
   onResponseData(...args: unknown[]): unknown { return this.inner.onResponseData?.(...args); }
   onResponseEnd(...args: unknown[]): unknown { return this.inner.onResponseEnd?.(...args); }
-  onResponseError(...args: unknown[]): unknown { return this.inner.onResponseError?.(...args); }
+  onResponseError(...args: unknown[]): unknown { return this.movedOnError() ? undefined : this.inner.onResponseError?.(...args); }
 }
 
 class GuardedLegacyHandler extends GuardedHandler {
   onConnect(abort: (reason: Error) => void, context: unknown): unknown {
-    const error = this.stale();
-    if (error) return abort(error);
+    if (this.moveIfStale(abort)) return undefined;
     return this.inner.onConnect?.(abort, context);
   }
-  onError(...args: unknown[]): unknown { return this.inner.onError?.(...args); }
+  onError(...args: unknown[]): unknown { return this.movedOnError() ? undefined : this.inner.onError?.(...args); }
   onUpgrade(...args: unknown[]): unknown { return this.inner.onUpgrade?.(...args); }
   onResponseStarted(...args: unknown[]): unknown { return this.inner.onResponseStarted?.(...args); }
   onHeaders(...args: unknown[]): unknown { return this.inner.onHeaders?.(...args); }
@@ -113,10 +142,10 @@ class GuardedLegacyHandler extends GuardedHandler {
   onRequestSent(...args: unknown[]): unknown { return this.inner.onRequestSent?.(...args); }
 }
 
-function guard(handler: Handler, policy: PinPolicy, version: number): Handler {
+function guard(handler: Handler, policy: PinPolicy, version: number, redispatch: Redispatch): Handler {
   const guarded = typeof (handler as unknown as Methods).onRequestStart === 'function'
-    ? new GuardedControllerHandler(handler, policy, version)
-    : new GuardedLegacyHandler(handler, policy, version);
+    ? new GuardedControllerHandler(handler, policy, version, redispatch)
+    : new GuardedLegacyHandler(handler, policy, version, redispatch);
   return guarded as unknown as Handler;
 }
 
@@ -360,7 +389,16 @@ return class PinnedDispatcher extends Base {
   override dispatch(options: Dispatcher.DispatchOptions, handler: Handler): boolean {
     const inner = this.#current();
     if (this.#options.proxy === undefined) return inner.dispatch(options, handler);
-    return inner.dispatch(options, guard(handler, this.policy, this.#version));
+    const redispatch: Redispatch = (original) => {
+      try {
+        this.dispatch(options, original);
+      } catch (error) {
+        const methods = original as unknown as Methods;
+        if (methods.onResponseError) methods.onResponseError(null, error);
+        else methods.onError?.(error);
+      }
+    };
+    return inner.dispatch(options, guard(handler, this.policy, this.#version, redispatch));
   }
 
   override close(): Promise<void>;
@@ -408,8 +446,8 @@ function serverNameOf(host: string | undefined): string | undefined {
  * it was verified with: kept if it passes the new policy, closed if not, so an update that does not
  * change a host's verdict costs that host nothing; requests not yet sent go out on a connection
  * checked under the new policy (G2). With `proxy`, the tunnels are undici's own: an update replaces
- * them, and a request queued under the old policy fails with `ERR_CERTPIN_POLICY_CHANGED` without
- * being sent.
+ * them (responses already on their way finish on them), and a request queued under the old policy
+ * is dispatched again on a tunnel checked under the new one, without having been sent.
  *
  * @example
  * ```js

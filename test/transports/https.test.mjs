@@ -386,3 +386,16 @@ test('G2: a WebSocket through pinnedAgent survives an update that keeps its pin 
   assert.ok(await sent, 'the frame after the revocation could not be sent');
   assert.deepEqual(received, ['one', 'two'], 'the frame after the revocation reached nobody');
 });
+
+test('https.request with pinnedTlsOptions (no agent) opens its own checked connection', { timeout: 30_000 }, async (t) => {
+  const { good, rogue } = await servers(t);
+  const control = await httpsRequest({ host: 'localhost', port: rogue.port, agent: false, ca: [pki.root.pem, pki.rogueRoot.pem] });
+  assert.equal(control.status, 200, 'an unpinned request with the same trust store reaches the rogue server');
+  const policy = createPolicy(await pinConfig());
+  const ok = await httpsRequest({ ...pinnedTlsOptions(policy, { host: 'localhost', port: good.port }), path: '/' });
+  assert.equal(ok.status, 200);
+  const before = rogue.bytesReceived();
+  const error = await httpsRequest({ ...pinnedTlsOptions(policy, { host: 'localhost', port: rogue.port }), path: '/login', method: 'POST', headers: SECRET.headers }, {}, SECRET.body).then(() => null, (e) => e);
+  assert.equal(error?.code, 'ERR_CERTPIN_MISMATCH');
+  assert.equal(rogue.bytesReceived(), before);
+});
