@@ -182,9 +182,10 @@ export class PinPolicy {
   }
 
   /**
-   * Swaps the whole configuration atomically. Connections, pooled sockets and TLS sessions made under
-   * the previous version are not trusted after it (G2). Throws, leaving the policy as it was, when the
-   * new configuration is invalid.
+   * Swaps the whole configuration atomically. Before it returns, every open connection and cached TLS
+   * session of the pinned transports is re-checked with the chain it was verified with: kept if it
+   * passes the new policy, closed (or forgotten) if not (G2). Throws, leaving the policy as it was,
+   * when the new configuration is invalid.
    *
    * @example
    * ```js
