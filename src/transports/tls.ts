@@ -238,22 +238,31 @@ export class VerifiedSessions {
   }
 }
 
+/** What one connection was verified with, once its check passed, and its socket, once made. */
+export interface VerifiedHolder {
+  current?: Verification | undefined;
+  socket?: TLSSocket | undefined;
+}
+
+/** How {@link followSocket} follows a socket. */
+interface FollowOptions {
+  /** The holder the connection's identity check fills (from {@link verificationRecorder}). */
+  verified: VerifiedHolder;
+  /** The session offered for resumption, with what it was verified with. */
+  offered?: { verification: Verification } | undefined;
+  /** Where the sessions the socket receives are filed, under `sessionKey`. */
+  sessions?: VerifiedSessions | undefined;
+  sessionKey?: string | undefined;
+  /** Called instead of failing the socket when an offered session no longer passes; true if it connects again. */
+  onStaleResumption?: (() => boolean) | undefined;
+}
+
 /**
  * Follows one pinned TLS socket: tracks it with what it was verified with (a full handshake reports
  * it through `onVerified`; a resumed one stands on the session offered, re-checked under the policy
  * now in force, else it is cut before any byte is written), and files the sessions it receives.
  */
-export function followSocket(
-  policy: PinPolicy,
-  socket: TLSSocket,
-  options: {
-    offered?: { verification: Verification } | undefined;
-    sessions?: VerifiedSessions | undefined;
-    sessionKey?: string | undefined;
-    verified: { current?: Verification | undefined; socket?: TLSSocket | undefined };
-    onStaleResumption?: ((error: Error) => boolean) | undefined;
-  },
-): void {
+export function followSocket(policy: PinPolicy, socket: TLSSocket, options: FollowOptions): void {
   const { offered, sessions, sessionKey, verified } = options;
   let pendingSession: Buffer | undefined;
   const fileSession = (session: Buffer): void => {
@@ -274,7 +283,7 @@ export function followSocket(
     const error = offered === undefined ? new CertpinError('ERR_CERTPIN_MISMATCH', 'a TLS session certpin did not offer was resumed') : recheck(policy, offered.verification);
     if (error !== undefined || offered === undefined) {
       if (sessionKey !== undefined) sessions?.delete(sessionKey);
-      if (options.onStaleResumption?.(error ?? policyChangedError(policy.version, policy.version))) return;
+      if (options.onStaleResumption?.()) return;
       socket.destroy(error);
       return;
     }
@@ -286,8 +295,8 @@ export function followSocket(
 }
 
 /** An identity-check callback that tracks the socket in the policy's registry once it is known. */
-export function verificationRecorder(policy: PinPolicy): { holder: { current?: Verification | undefined; socket?: TLSSocket | undefined }; onVerified: (v: Verification) => void } {
-  const holder: { current?: Verification | undefined; socket?: TLSSocket | undefined } = {};
+export function verificationRecorder(policy: PinPolicy): { holder: VerifiedHolder; onVerified: (verification: Verification) => void } {
+  const holder: VerifiedHolder = {};
   return {
     holder,
     onVerified: (verification) => {
