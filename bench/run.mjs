@@ -71,6 +71,7 @@ const policy = createPolicy({ ca, hosts: { '127.0.0.1': { pins: [intermediatePin
 
 const rows = [];
 let resumption = '';
+let updateRow = '';
 const row = (name, unpinnedMs, pinnedMs, target, ratio) => {
   // ratio: throughput pinned / unpinned
   rows.push([name, `${(unpinnedMs * 1000).toFixed(1)} µs`, `${(pinnedMs * 1000).toFixed(1)} µs`, ratio.toFixed(3), `≥ ${target}`, ratio >= target ? 'ok' : 'BELOW']);
@@ -97,6 +98,59 @@ const row = (name, unpinnedMs, pinnedMs, target, ratio) => {
   const r = await compare({ rounds: 20, count: 50, concurrency: 1, options: { reset: true } }, unpinned, pinned);
   row('new connection (resumed)', r.unpinned, r.pinned, 0.97, r.ratio);
   resumption = `${handshakes.resumed} of ${handshakes.full + handshakes.resumed} new connections resumed a TLS session`;
+  await Promise.all([unpinned.close(), pinned.close()]);
+}
+{
+  // G2/G7: with one policy.update() per 1,000 keep-alive requests (an update that keeps the pin, as
+  // a pin file reload that changes another host does), the pinned dispatcher re-checks its open
+  // connections and sessions and keeps them: no handshake, no failed request.
+  const config = { ca, hosts: { '127.0.0.1': { pins: [intermediatePin] }, 'other.example.com': { pins: [intermediatePin] } } };
+  const updating = createPolicy(config);
+  const unpinned = new Agent({ connect: { ca } });
+  const pinned = pinnedDispatcher(updating);
+  const sides = { unpinned: { dispatcher: unpinned, times: [], failed: 0, full: 0 }, pinned: { dispatcher: pinned, times: [], failed: 0, full: 0, updates: 0 } };
+  let sent = 0;
+  const run = async (side, count) => {
+    const s = sides[side];
+    const fullBefore = handshakes.full;
+    let next = 0;
+    const worker = async () => {
+      while (next < count) {
+        next++;
+        if (side === 'pinned' && ++sent % 1000 === 0) {
+          updating.update(config);
+          s.updates++;
+        }
+        try {
+          const res = await request(url, { dispatcher: s.dispatcher });
+          await res.body.text();
+        } catch {
+          s.failed++;
+        }
+      }
+    };
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: 4 }, worker));
+    s.full += handshakes.full - fullBefore;
+    return (performance.now() - t0) / count;
+  };
+  await run('unpinned', 2000);
+  await run('pinned', 2000);
+  const ratios = [];
+  for (let r = 0; r < 15; r++) {
+    for (const side of r % 2 === 0 ? ['unpinned', 'pinned'] : ['pinned', 'unpinned']) sides[side].times.push(await run(side, 3000));
+    ratios.push(sides.unpinned.times.at(-1) / sides.pinned.times.at(-1));
+  }
+  const ratio = median(ratios);
+  rows.push([
+    'keep-alive, policy.update() per 1,000',
+    `${(median(sides.unpinned.times) * 1000).toFixed(1)} µs`,
+    `${(median(sides.pinned.times) * 1000).toFixed(1)} µs`,
+    ratio.toFixed(3),
+    '≥ 0.95, 0 failed',
+    ratio >= 0.95 && sides.pinned.failed === 0 ? 'ok' : 'BELOW',
+  ]);
+  updateRow = `${sides.pinned.updates} updates: failed requests ${sides.pinned.failed} pinned, ${sides.unpinned.failed} unpinned; full handshakes ${sides.pinned.full} pinned, ${sides.unpinned.full} unpinned`;
   await Promise.all([unpinned.close(), pinned.close()]);
 }
 server.close();
@@ -145,7 +199,7 @@ function table(header, body) {
 
 console.log(`certpin bench, Node ${process.version}, undici Agent pinned vs unpinned, one local HTTPS server (medians of interleaved rounds)\n`);
 table(['transport', 'unpinned/req', 'pinned/req', 'ratio (pinned throughput / unpinned)', 'target', ''], rows);
-console.log(`(${resumption})\n`);
+console.log(`(${resumption}; with updates: ${updateRow})\n`);
 table(['in-process', 'median', 'target', ''], micro);
 const startupRuns = 15;
 console.log(`\n${formatRegisterStartup(measureRegisterStartup({ runs: startupRuns }), startupRuns)}\n`);

@@ -19,30 +19,57 @@ const ALREADY_NORMAL = /^(?:[a-z0-9-]+\.)*[a-z][a-z0-9-]*$/;
 const MAYBE_IP = /^[\d.]+$|:/;
 const ipFamily = (text: string): number => (MAYBE_IP.test(text) ? isIP(text) : 0);
 
+/** `::ffff:a.b.c.d` in canonical form (`::ffff:hhhh:hhhh`): the IPv4 address it maps (RFC 4291 2.5.5.2). */
+const IPV4_MAPPED = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/;
+
+function canonicalIpv6(address: string): string {
+  let canonical: string;
+  try {
+    canonical = new URL(`http://[${address}]/`).hostname.slice(1, -1);
+  } catch {
+    return '';
+  }
+  const mapped = IPV4_MAPPED.exec(canonical);
+  if (!mapped) return canonical;
+  const high = Number.parseInt(mapped[1]!, 16);
+  const low = Number.parseInt(mapped[2]!, 16);
+  return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
+}
+
 /**
- * Lowercases, converts IDN to punycode, drops one trailing dot, strips IPv6 brackets and writes IPv6 in
- * canonical form. Returns '' for something that cannot be a hostname, which matches no pattern.
+ * Lowercases, converts IDN to punycode, drops one trailing dot, strips IPv6 brackets and zone IDs and
+ * writes IPv6 in canonical form (an IPv4-mapped address as its IPv4 address: it is the same host).
+ * Returns '' for something that cannot be a hostname (`api.example.com..`, an empty label): the
+ * policy refuses such a name rather than treat it as unpinned (SPEC 2). Never throws.
  * Needed because `https.request` passes `host` through as written while fetch and `tls` each
  * normalise differently (NODE-TLS-NOTES 8): all of them must meet the same policy.
  *
  * @example
  * ```js
- * normalizeHostname('API.Example.COM.') // 'api.example.com'
- * normalizeHostname('bücher.example')   // 'xn--bcher-kva.example'
- * normalizeHostname('[::1]')            // '::1'
+ * normalizeHostname('API.Example.COM.')  // 'api.example.com'
+ * normalizeHostname('bücher.example')    // 'xn--bcher-kva.example'
+ * normalizeHostname('[::1]')             // '::1'
+ * normalizeHostname('fe80::1%eth0')      // 'fe80::1'
+ * normalizeHostname('::ffff:127.0.0.1')  // '127.0.0.1'
+ * normalizeHostname('api.example.com..') // '' (refused by the policy)
  * ```
  */
 export function normalizeHostname(host: string): string {
   // The common case, a name already in normal form, skips isIP's regular expressions and UTS #46
   // processing, which would return it unchanged (SPEC 10: lookups under 2 µs).
   if (ALREADY_NORMAL.test(host) && !host.includes('xn--')) return host;
+  if (typeof host !== 'string') return '';
   let name = host.trim();
   if (name.startsWith('[') && name.endsWith(']')) name = name.slice(1, -1);
+  // A zone ID (RFC 4007 11: `fe80::1%eth0`, or `%25eth0` as RFC 6874 writes it in URLs) names the
+  // local interface to use, not the host: it is not part of the name the pins are for.
+  const zone = name.indexOf('%');
+  if (zone > 0 && name.includes(':')) name = name.slice(0, zone);
   const family = ipFamily(name);
   if (family === 4) return name;
-  if (family === 6) return new URL(`http://[${name}]/`).hostname.slice(1, -1);
+  if (family === 6) return canonicalIpv6(name);
   if (name.endsWith('.')) name = name.slice(0, -1);
-  if (name === '' || name.endsWith('.') || name.startsWith('.')) return '';
+  if (name === '' || name.endsWith('.') || name.startsWith('.') || name.includes('..')) return '';
   return domainToASCII(name.toLowerCase());
 }
 

@@ -13,7 +13,8 @@ import type { ViolationReport } from './reports.js';
  * - `mismatch`: the host is pinned and its verified chain carries none of the pins
  *   (`ok` is false unless the host is report-only);
  * - `pins-expired`: the host's pin set is past `expires`: standard validation only, and reported;
- * - `unpinned-denied`: no pattern matches and `unpinned` is `deny`.
+ * - `unpinned-denied`: no pattern matches and `unpinned` is `deny`;
+ * - `invalid-host`: a name normalises to nothing (`api.example.com..`): refused, never unpinned (SPEC 2).
  *
  * @example
  * ```ts
@@ -25,7 +26,20 @@ import type { ViolationReport } from './reports.js';
  * console.log(label[policy.check(host, chain).outcome])
  * ```
  */
-export type CheckOutcome = 'pinned' | 'unpinned' | 'mismatch' | 'pins-expired' | 'unpinned-denied';
+export type CheckOutcome = 'pinned' | 'unpinned' | 'mismatch' | 'pins-expired' | 'unpinned-denied' | 'invalid-host';
+
+/**
+ * The names a connection is for (SPEC 2): one hostname, or all of the URL host, the host dialled and
+ * the TLS servername. The rules of every one apply (their union); the connection is unpinned only
+ * when none of them is pinned.
+ *
+ * @example
+ * ```js
+ * // a request to https://api.example.com/ whose Host header (hence SNI) says other.example
+ * policy.check(['api.example.com', 'other.example'], chain) // the pins of api.example.com apply
+ * ```
+ */
+export type HostNames = string | readonly string[];
 
 /**
  * The result of {@link PinPolicy.check}: whether the connection may proceed, and why.
@@ -41,8 +55,10 @@ export interface CheckResult {
   /** Whether the connection may proceed. */
   readonly ok: boolean;
   readonly outcome: CheckOutcome;
-  /** The hostname as matched: lowercased, punycode, no trailing dot. */
+  /** The hostname as matched: lowercased, punycode, no trailing dot; of several names, the first pinned one. */
   readonly hostname: string;
+  /** Every name checked, normalised (SPEC 2: the connection is for all of them). */
+  readonly names: readonly string[];
   /** Whether a failure here is enforced (false for report-only hosts and expired pin sets). */
   readonly enforced: boolean;
   /** The trusted pin found in the verified chain, or null. */
@@ -105,12 +121,12 @@ function checkConfigArgument(config: unknown, caller: string): void {
 
 const toPeerPin = (c: CertInfo): PeerPin => ({ pin: c.pin, subject: c.subject });
 
-type CheckBase = Pick<CheckResult, 'hostname' | 'chain' | 'unproven' | 'anchored' | 'rules'>;
+type CheckBase = Pick<CheckResult, 'hostname' | 'names' | 'chain' | 'unproven' | 'anchored' | 'rules'>;
 
 /** Listed property by property: V8 takes a slow path (tens of µs) for `{ ...base, …12 more }` here. */
 function withBase(base: CheckBase, rest: Omit<CheckResult, keyof CheckBase>): CheckResult {
   return {
-    ok: rest.ok, outcome: rest.outcome, hostname: base.hostname, enforced: rest.enforced, matchedPin: rest.matchedPin,
+    ok: rest.ok, outcome: rest.outcome, hostname: base.hostname, names: base.names, enforced: rest.enforced, matchedPin: rest.matchedPin,
     chain: base.chain, unproven: base.unproven, anchored: base.anchored, expectedPins: rest.expectedPins,
     error: rest.error, violation: rest.violation, rules: base.rules,
   };
@@ -135,6 +151,8 @@ export class PinPolicy {
   #explicitCa: boolean;
   #version = 1;
   #onViolation: ((report: ViolationReport) => void) | undefined;
+  readonly #updateListeners = new Set<() => void>();
+  #caKey: string | undefined;
 
   /** @internal use {@link createPolicy} */
   constructor(config: PolicyConfig, options: PolicyOptions = {}) {
@@ -156,6 +174,7 @@ export class PinPolicy {
     this.#source = config;
     this.#explicitCa = config.ca !== undefined;
     this.#trustStore = config.ca === undefined ? TrustStore.default() : TrustStore.from(config.ca, 'ca');
+    this.#caKey = caKey(config.ca);
     this.#onViolation = options.onViolation ?? config.onViolation;
     warnExpiredPins(this.#config);
   }
@@ -194,9 +213,10 @@ export class PinPolicy {
   }
 
   /**
-   * Swaps the whole configuration atomically. Connections, pooled sockets and TLS sessions made under
-   * the previous version are not trusted after it (G2). Throws, leaving the policy as it was, when the
-   * new configuration is invalid.
+   * Swaps the whole configuration atomically. Before it returns, every open connection and cached TLS
+   * session of the pinned transports is re-checked with the chain it was verified with: kept if it
+   * passes the new policy, closed (or forgotten) if not (G2). Throws, leaving the policy as it was,
+   * when the new configuration is invalid.
    *
    * @example
    * ```js
@@ -206,7 +226,13 @@ export class PinPolicy {
   update(config: PolicyConfig): void {
     checkConfigArgument(config, 'policy.update');
     const validated = validateConfig(config);
-    const trustStore = config.ca === undefined ? TrustStore.default() : TrustStore.from(config.ca, 'ca');
+    // The same anchors keep the same store (parsing them costs ~1 ms, and a new store re-proves
+    // every chain): an update that changes nothing for a host costs it nothing (G2, SPEC 10).
+    const key = caKey(config.ca);
+    const trustStore = config.ca === undefined
+      ? TrustStore.default()
+      : key === this.#caKey ? this.#trustStore : TrustStore.from(config.ca, 'ca');
+    this.#caKey = key;
     this.#config = validated;
     this.#source = config;
     this.#trustStore = trustStore;
@@ -214,11 +240,29 @@ export class PinPolicy {
     if (config.onViolation !== undefined) this.#onViolation = config.onViolation;
     this.#version++;
     warnExpiredPins(validated);
+    // The transports re-check their open connections now, before any other code can write on one (G2).
+    for (const listener of this.#updateListeners) listener();
   }
 
-  /** The host entries whose pattern matches `hostname` (normalised first), without duplicates. */
-  rulesFor(hostname: string): HostRule[] {
-    const found = this.#config.index.lookup(normalizeHostname(hostname));
+  /**
+   * @internal Runs `listener` synchronously at the end of every {@link PinPolicy.update}; it must not
+   * throw. Returns the function that removes it.
+   */
+  onUpdate(listener: () => void): () => void {
+    this.#updateListeners.add(listener);
+    return () => this.#updateListeners.delete(listener);
+  }
+
+  /**
+   * The host entries whose pattern matches `hostname` (normalised first), without duplicates; for
+   * several names, the entries of all of them (SPEC 2).
+   */
+  rulesFor(hostname: HostNames): HostRule[] {
+    if (typeof hostname === 'string') {
+      const found = this.#config.index.lookup(normalizeHostname(hostname));
+      return found.length > 1 ? [...new Set(found)] : found;
+    }
+    const found = hostname.flatMap((name) => this.#config.index.lookup(normalizeHostname(name)));
     return found.length > 1 ? [...new Set(found)] : found;
   }
 
@@ -227,7 +271,7 @@ export class PinPolicy {
    * its pins are report-only or past `expires`, so a violating connection still succeeds, and a
    * resumed session (which skips the check, NODE-TLS-NOTES 1) would go unreported (SPEC 4, 7).
    */
-  reportsEveryConnection(hostname: string): boolean {
+  reportsEveryConnection(hostname: HostNames): boolean {
     const rules = this.rulesFor(hostname);
     if (rules.length === 0) return false;
     const now = Date.now();
@@ -235,32 +279,47 @@ export class PinPolicy {
   }
 
   /**
-   * Checks a served chain (leaf first, as the server sent it) for `hostname`. Pure: no I/O, no
-   * reporting. Only the path proven from the leaf to a trust anchor counts (SPEC 3).
+   * Checks a served chain (leaf first, as the server sent it) for `hostname`, or for every name a
+   * connection is for (SPEC 2: URL host, host dialled, servername; the union of their rules applies).
+   * Pure: no I/O, no reporting. Only the path proven from the leaf to a trust anchor counts (SPEC 3).
+   * A name that normalises to nothing is refused (`invalid-host`), never treated as unpinned.
    *
    * @example
    * ```js
    * const result = policy.check('api.example.com', [leaf, intermediate])
    * if (!result.ok) throw result.error
+   * policy.check(['api.example.com', 'other.example'], [leaf, intermediate]) // the pins of both apply
    * ```
    */
-  check(hostname: string, chain: readonly X509Certificate[], options: CheckOptions = {}): CheckResult {
+  check(hostname: HostNames, chain: readonly X509Certificate[], options: CheckOptions = {}): CheckResult {
     return this.checkCertInfos(hostname, chain.map(certInfo), options);
   }
 
   /** @internal the same, from cached certificate facts (the transports' fast path). */
-  checkCertInfos(hostname: string, served: readonly CertInfo[], options: CheckOptions = {}): CheckResult {
-    const name = normalizeHostname(hostname);
-    const rules = this.rulesFor(name);
+  checkCertInfos(hostname: HostNames, served: readonly CertInfo[], options: CheckOptions = {}): CheckResult {
+    const names = normalizedNames(hostname);
+    const rules = names.length === 1 ? this.rulesFor(names[0]!) : this.rulesFor(names);
+    const name = names.length === 1 || rules.length === 0 ? (names[0] ?? '') : pinnedName(this, names);
     const store = options.trustStore ?? this.#trustStore;
     const proven: ProvenChain = proveChain(served, store);
     const base = {
       hostname: name,
+      names,
       chain: proven.path.map(toPeerPin),
       unproven: proven.unproven.map(toPeerPin),
       anchored: proven.anchored,
       rules,
     };
+    if (names.length === 0 || names.includes('')) {
+      const given = typeof hostname === 'string' ? [hostname] : hostname;
+      const error = new CertpinError(
+        'ERR_CERTPIN_INVALID_INPUT',
+        given.length === 0
+          ? 'no hostname to check the connection against'
+          : `${JSON.stringify(given[names.indexOf('')] ?? '')} is not a hostname certpin can match (it normalises to nothing): the connection is refused rather than treated as unpinned`,
+      );
+      return withBase(base, { ok: false, outcome: 'invalid-host', enforced: true, matchedPin: null, expectedPins: [], error, violation: false });
+    }
     if (rules.length === 0) {
       if (this.#config.unpinned === 'allow') {
         return withBase(base, { ok: true, outcome: 'unpinned', enforced: false, matchedPin: null, expectedPins: [], error: undefined, violation: false });
@@ -294,6 +353,29 @@ export class PinPolicy {
     const error = new PinMismatchError(name, base.chain, [...expected], detail);
     return withBase(base, { ok: !enforced, outcome: 'mismatch', enforced, matchedPin: null, expectedPins: expected, error, violation: true });
   }
+}
+
+/** The anchors of a `ca` option as one string, to tell an update that keeps them (in place edits included). */
+function caKey(ca: PolicyConfig['ca']): string | undefined {
+  if (ca === undefined) return undefined;
+  const list: ReadonlyArray<string | Uint8Array> = Array.isArray(ca) ? ca : [ca as string | Uint8Array];
+  return list.map((item) => (typeof item === 'string' ? `p${item}` : `d${Buffer.from(item).toString('base64')}`)).join('\0');
+}
+
+/** Normalised, without duplicates, in the order given (a name that normalises to nothing stays as ''). */
+function normalizedNames(hostname: HostNames): string[] {
+  if (typeof hostname === 'string') return [normalizeHostname(hostname)];
+  const names: string[] = [];
+  for (const name of hostname) {
+    const normal = typeof name === 'string' ? normalizeHostname(name) : '';
+    if (!names.includes(normal)) names.push(normal);
+  }
+  return names;
+}
+
+/** The name errors and reports speak of: the first one with pins. */
+function pinnedName(policy: PinPolicy, names: readonly string[]): string {
+  return names.find((name) => policy.rulesFor(name).length > 0) ?? names[0] ?? '';
 }
 
 /**

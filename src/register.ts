@@ -31,6 +31,8 @@ type IdentityCheck = (hostname: string, cert: PeerCertificate) => Error | undefi
 /** What a connection was verified as, by certpin, and under which policy version (G2). */
 interface Verified {
   hostname: string;
+  /** Every name the connection is for (SPEC 2): their pins all apply, on every re-check too. */
+  names: readonly string[];
   cert: PeerCertificate;
   /** The caller's `ca`, when the chain was proven against it rather than the policy's store. */
   callerCa: CaInput | undefined;
@@ -173,12 +175,15 @@ function install(state: PinFileState): () => void {
   const sessions = new WeakMap<Buffer, Verified>();
   const live = new Map<TLSSocket, ConnectionState>();
   /** Whether a connection verified under an older version still passes the policy now in force. */
-  const stillTrusted = (verified: Verified, hostname: string): boolean => {
+  const stillTrusted = (verified: Verified, names: readonly string[]): boolean => {
     const policy = state.policy;
-    if (normalizeHostname(verified.hostname) !== normalizeHostname(hostname)) return false;
+    // A session stands for the names it was verified for: resumed for other names, their pins would go unchecked.
+    const normalised = names.map(normalizeHostname);
+    const covered = new Set(verified.names.map(normalizeHostname));
+    if (!normalised.includes(normalizeHostname(verified.hostname)) || !normalised.every((name) => covered.has(name))) return false;
     if (verified.version === policy.version) return true;
     const store = storeFor(policy, verified.callerCa);
-    const result = policy.checkCertInfos(verified.hostname, candidatesFromLegacy(verified.cert), { trustStore: store });
+    const result = policy.checkCertInfos(verified.names, candidatesFromLegacy(verified.cert), { trustStore: store });
     if (!result.ok || result.violation || (!result.anchored && store.id !== verified.storeId)) return false;
     verified.version = policy.version;
     verified.storeId = store.id;
@@ -193,7 +198,8 @@ function install(state: PinFileState): () => void {
     const recordVerified: IdentityCheck = (hostname, cert) => {
       const error = callerCheck?.(hostname, cert);
       if (error === undefined) {
-        connection.verified = { hostname, cert, callerCa, storeId: storeFor(policy, callerCa).id, version: policy.version };
+        const names = [hostname, ...connection.names.filter((name) => name !== hostname)];
+        connection.verified = { hostname, names, cert, callerCa, storeId: storeFor(policy, callerCa).id, version: policy.version };
       }
       return error;
     };
@@ -202,7 +208,7 @@ function install(state: PinFileState): () => void {
     const offered = session === undefined ? undefined : sessions.get(session);
     // Report-only or expired pins: every connection must run the check and be reported, so no resumption.
     const reportsEvery = connection.names.some((name) => policy.reportsEveryConnection(name));
-    if (session !== undefined && offered !== undefined && !reportsEvery && connection.names.some((name) => stillTrusted(offered, name))) {
+    if (session !== undefined && offered !== undefined && !reportsEvery && stillTrusted(offered, connection.names)) {
       result.session = session;
       connection.offered = offered;
     }
@@ -242,7 +248,7 @@ function install(state: PinFileState): () => void {
         if (!socket.isSessionReused()) return;
         // A resumed handshake skips checkServerIdentity (NODE-TLS-NOTES 1): it stands only on a session
         // certpin verified, still trusted under the policy now in force.
-        if (connection.offered && (state.version === version || connection.names.some((name) => stillTrusted(connection.offered!, name)))) {
+        if (connection.offered && (state.version === version || stillTrusted(connection.offered!, connection.names))) {
           connection.verified = connection.offered;
         } else {
           socket.destroy(policyChanged(connection.names[0] ?? 'the host'));
@@ -267,7 +273,7 @@ function install(state: PinFileState): () => void {
       const verified = connection.verified;
       // Still in its handshake: certpin's check reads the policy when it runs.
       if (verified === undefined) continue;
-      if (!stillTrusted(verified, verified.hostname)) closeSocket(socket, policyChanged(verified.hostname));
+      if (!stillTrusted(verified, verified.names)) closeSocket(socket, policyChanged(verified.hostname));
     }
   };
 

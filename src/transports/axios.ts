@@ -1,6 +1,6 @@
 import type { AgentOptions } from 'node:https';
 import { isDeepStrictEqual } from 'node:util';
-import type { ConnectionOptions, PeerCertificate } from 'node:tls';
+import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { CertpinError } from '../errors.js';
 import type { PinPolicy } from '../policy.js';
 import { pinnedTlsOptions } from './tls.js';
@@ -66,9 +66,7 @@ export interface PinnedAxiosConfig<Adapter> {
 }
 
 type AxiosHttpAdapter = (config: AxiosConfigView) => unknown;
-type IdentityCheck = (hostname: string, cert: PeerCertificate) => Error | undefined;
 
-const MAX_VERIFIED = 64;
 
 function refuse(what: string): CertpinError {
   return new CertpinError('ERR_CERTPIN_INVALID_CONFIG', `${what}; the request would not be pinned and was not sent.`);
@@ -134,35 +132,34 @@ export function pinnedAxiosConfig<Adapter extends (config: never) => unknown>(
     version: number;
     caller: Array<[string, unknown]>;
     options: ConnectionOptions;
-    /** The chains the sessions made with `options` were verified with, to re-check after an update. */
-    verified: Array<{ hostname: string; cert: PeerCertificate }> | undefined;
+    /** The sockets of the sessions made with `options`: `policy.update()` closes those it revokes (G2). */
+    sockets: Set<TLSSocket>;
   }
   let cache: Pinned[] = [];
+  let generation = 0;
 
   const pin = (caller: Record<string, unknown> | undefined, entries: Array<[string, unknown]>): Pinned => {
-    const options = pinnedTlsOptions(policy, { ...(caller as ConnectionOptions | undefined) });
-    const entry: Pinned = { version: policy.version, caller: entries, options, verified: [] };
-    const check = options.checkServerIdentity as IdentityCheck;
-    options.checkServerIdentity = function recordingIdentityCheck(this: unknown, hostname: string, cert: PeerCertificate) {
-      const error = check.call(this, hostname, cert);
-      if (!error && entry.verified) {
-        if (entry.verified.length < MAX_VERIFIED) entry.verified.push({ hostname, cert });
-        else entry.verified = undefined; // too many to re-check: the next update starts afresh
-      }
-      return error;
+    // axios reuses a session for options deep-equal to the ones it was made with, and pinnedTlsOptions
+    // may hand out equal objects across updates: a generation of our own tells axios this is not the
+    // old session, whose socket the update may just have closed (tls.connect ignores the key).
+    const options = { ...pinnedTlsOptions(policy, { ...(caller as ConnectionOptions | undefined) }), certpinGeneration: ++generation } as unknown as ConnectionOptions & { createConnection: (...args: unknown[]) => TLSSocket };
+    const entry: Pinned = { version: policy.version, caller: entries, options, sockets: new Set() };
+    const create = options.createConnection;
+    options.createConnection = function recordingCreateConnection(...args: unknown[]): TLSSocket {
+      const socket = create(...args);
+      entry.sockets.add(socket);
+      socket.once('close', () => entry.sockets.delete(socket));
+      return socket;
     };
     made.add(options);
     return entry;
   };
 
-  // After policy.update(), the sessions made with an options object may be reused only if every chain
-  // they were verified with passes the new policy (G2); otherwise a new object (never deep-equal to the
-  // old one) makes axios open and check new sessions.
-  const stillPasses = (entry: Pinned): boolean => {
-    if (!entry.verified) return false;
-    const check = pinnedTlsOptions(policy, { ...Object.fromEntries(entry.caller) as ConnectionOptions }).checkServerIdentity as IdentityCheck;
-    return entry.verified.every(({ hostname, cert }) => check(hostname, cert) === undefined);
-  };
+  // pinnedTlsOptions' connections are re-checked by policy.update() itself, which destroys at once the
+  // sockets whose chain no longer passes; axios notices a closed session only later. The sessions made
+  // with an options object may be reused only while none of their sockets was destroyed; otherwise a
+  // new object (never deep-equal to the old one) makes axios open and check a new session.
+  const stillPasses = (entry: Pinned): boolean => [...entry.sockets].every((socket) => !socket.destroyed);
 
   const http2OptionsFor = (caller: Record<string, unknown> | undefined): ConnectionOptions => {
     // axios builds a new http2Options object for every request and reuses an HTTP/2 session only for

@@ -3,24 +3,15 @@ import type { ClientRequestArgs } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import type { PinPolicy } from '../policy.js';
-import { guardResumption, hardenTlsOptions } from './tls.js';
-
-const kVersion = Symbol('certpin policy version');
-const TAG = ':certpin-v';
+import { followSocket, hardenTlsOptions, liveConnections, verificationRecorder, VerifiedSessions } from './tls.js';
 
 type AgentKeyed = ClientRequestArgs & { _agentKey?: unknown };
-type TaggedSocket = Duplex & { [kVersion]?: number };
+type OnCreate = (err: Error | null, stream: Duplex) => void;
 
-/** Node's internal pool maps, documented as read-only views; the pruning below edits them. */
+/** Node's internal pool map, documented as a read-only view; the pruning below edits it. */
 interface AgentPools {
   freeSockets: Record<string, Duplex[] | undefined>;
-  requests: Record<string, unknown[] | undefined>;
-  _sessionCache?: { map?: Record<string, unknown> };
-  _evictSession?: (key: string) => void;
 }
-
-const versionOfKey = (key: string): number => Number(key.slice(key.lastIndexOf(TAG) + TAG.length));
-const withVersion = (key: string, version: number): string => `${key.slice(0, key.lastIndexOf(TAG))}${TAG}${version}`;
 
 /**
  * An `https.Agent` whose every connection is checked against a {@link PinPolicy} during the
@@ -35,85 +26,74 @@ const withVersion = (key: string, version: number): string => `${key.slice(0, ke
 export class PinnedAgent extends Agent {
   readonly policy: PinPolicy;
   #seenVersion: number;
+  /** Sessions with what they were verified with: Node's own cache would resume one without a check (NODE-TLS-NOTES 1, 2). */
+  readonly #sessions: VerifiedSessions;
 
   constructor(policy: PinPolicy, options: AgentOptions = {}) {
     super({ keepAlive: true, ...options });
     this.policy = policy;
     this.#seenVersion = policy.version;
+    this.#sessions = new VerifiedSessions(options.maxCachedSessions ?? 100);
   }
 
   /**
-   * The pool key, which is also the key of the TLS session cache: Node's own key plus the policy
-   * version, because Node's ignores `checkServerIdentity` (NODE-TLS-NOTES 2). After `policy.update()`
-   * no keep-alive socket or TLS session of an older version is found under the new key (G2). A socket
-   * keeps the key it was made with, so Node's bookkeeping of it stays consistent.
+   * Node's pool key. Sockets are pooled across policy versions: `policy.update()` re-checks each open
+   * socket against the new policy and closes those that fail (G2), so a pooled socket is always one
+   * that passes the policy in force; the sockets it closed are taken out of the pool here.
    */
   override getName(options: ClientRequestArgs = {}): string {
-    if (this.policy.version !== this.#seenVersion) this.#retire();
-    const own = (options as AgentKeyed)._agentKey;
-    if (typeof own === 'string' && own.includes(TAG)) return own;
-    return `${super.getName(options)}${TAG}${this.policy.version}`;
+    if (this.policy.version !== this.#seenVersion) this.#pruneClosed();
+    return super.getName(options);
   }
 
   /**
-   * Opens a TLS connection with hardened options (certpin's identity check, `rejectUnauthorized`
-   * forced on, a caller's `session` dropped, renegotiation refused). Node's agent then resumes only a
-   * session cached under the current policy version.
+   * Opens a TLS connection with hardened options (certpin's identity check for every name the
+   * connection is for, `rejectUnauthorized` forced on, a caller's `session` dropped, renegotiation
+   * refused) and resumes only a session whose verification passes the policy in force. Never throws:
+   * an error goes to the request's 'error' event, as any connection error does.
    */
-  override createConnection(options: ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
-    const version = this.policy.version;
-    const defaultPort = (this as unknown as { defaultPort?: number }).defaultPort ?? 443;
-    const hardened = hardenTlsOptions(this.policy, options as ConnectionOptions, defaultPort) as AgentKeyed;
-    const key = hardened._agentKey;
-    const host = (hardened as ConnectionOptions).servername || (hardened as ConnectionOptions).host;
-    if (typeof host === 'string' && this.policy.reportsEveryConnection(host)) {
+  override createConnection(options: ClientRequestArgs, callback?: OnCreate): Duplex | null | undefined {
+    try {
+      const defaultPort = (this as unknown as { defaultPort?: number }).defaultPort ?? 443;
+      const { holder, onVerified } = verificationRecorder(this.policy);
+      const hardened = hardenTlsOptions(this.policy, options as ConnectionOptions, defaultPort, onVerified) as AgentKeyed & ConnectionOptions;
+      const key = hardened._agentKey;
+      delete hardened._agentKey;
       // Report-only or expired pins: every connection must be checked and reported, so no session.
-      delete hardened._agentKey;
-    } else if (key !== undefined && (typeof key !== 'string' || !key.includes(TAG) || versionOfKey(key) !== version)) {
-      // Neither resume a session of another version nor file this connection's session under it.
-      delete hardened._agentKey;
+      const names = [hardened.servername, hardened.host].filter((name): name is string => typeof name === 'string' && name !== '');
+      const sessionKey = typeof key === 'string' && !this.policy.reportsEveryConnection(names) ? key : undefined;
+      const offered = sessionKey === undefined ? undefined : this.#sessions.get(this.policy, sessionKey);
+      if (offered) hardened.session = offered.session;
+      const socket = super.createConnection(hardened, callback) as TLSSocket | null | undefined;
+      if (socket) {
+        followSocket(this.policy, socket, { offered, sessions: this.#sessions, sessionKey, verified: holder });
+        // Also refused per socket, in case a caller's own secureContext lacks SSL_OP_NO_RENEGOTIATION (G5).
+        socket.disableRenegotiation?.();
+      }
+      return socket;
+    } catch (error) {
+      if (typeof callback !== 'function') throw error;
+      // Node's agent reads only the error when there is one (http Agent#createSocket).
+      callback(error instanceof Error ? error : new Error(String(error)), undefined as unknown as Duplex);
+      return undefined;
     }
-    const socket = super.createConnection(hardened, callback) as (TLSSocket & TaggedSocket) | null | undefined;
-    if (socket) {
-      socket[kVersion] = version;
-      guardResumption(socket, this.policy, version);
-      // Also refused per socket, in case a caller's own secureContext lacks SSL_OP_NO_RENEGOTIATION (G5).
-      socket.disableRenegotiation?.();
-    }
-    return socket;
   }
 
-  /** A socket made under an older policy version is closed instead of pooled (G2). */
+  /** Only a socket whose verification passes the policy in force goes back to the pool (G2). */
   override keepSocketAlive(socket: Duplex): boolean {
-    if ((socket as TaggedSocket)[kVersion] !== this.policy.version) return false;
+    const verification = liveConnections(this.policy).verificationOf(socket as TLSSocket);
+    if (verification === undefined || verification.version !== this.policy.version) return false;
     return (super.keepSocketAlive(socket) as unknown as boolean | undefined) !== false;
   }
 
-  /**
-   * Runs once per policy version change, from the next use of the agent: closes idle sockets of older
-   * versions, forgets their TLS sessions, and moves requests still queued under an old key to the
-   * current one, so they get a connection checked under the policy now in force.
-   */
-  #retire(): void {
-    const version = this.policy.version;
-    this.#seenVersion = version;
+  /** Drops from the pool the idle sockets the last update closed, before Node could hand one out. */
+  #pruneClosed(): void {
+    this.#seenVersion = this.policy.version;
     const pools = this as unknown as AgentPools;
     for (const [key, sockets] of Object.entries(pools.freeSockets)) {
-      if (!key.includes(TAG) || versionOfKey(key) === version) continue;
-      delete pools.freeSockets[key];
-      for (const socket of sockets ?? []) socket.destroy();
-    }
-    for (const [key, queued] of Object.entries(pools.requests)) {
-      if (!key.includes(TAG) || versionOfKey(key) === version || !queued) continue;
-      delete pools.requests[key];
-      const current = withVersion(key, version);
-      pools.requests[current] = [...(pools.requests[current] ?? []), ...queued];
-    }
-    const sessions = pools._sessionCache?.map;
-    if (sessions && typeof pools._evictSession === 'function') {
-      for (const key of Object.keys(sessions)) {
-        if (key.includes(TAG) && versionOfKey(key) !== version) pools._evictSession(key);
-      }
+      const open = (sockets ?? []).filter((socket) => !socket.destroyed);
+      if (open.length === 0) delete pools.freeSockets[key];
+      else if (open.length !== sockets?.length) pools.freeSockets[key] = open;
     }
   }
 }
@@ -128,8 +108,10 @@ export class PinnedAgent extends Agent {
  * are `https.Agent` options and pass through, except that nothing in them weakens validation (G3):
  * `rejectUnauthorized` is forced on (also under `NODE_TLS_REJECT_UNAUTHORIZED=0`), a `session` is
  * ignored, renegotiation is refused (G5), and a `checkServerIdentity` of yours runs after certpin's.
- * `keepAlive` defaults to `true`; keep-alive sockets and TLS sessions are reused only under the
- * policy version that verified them (G2).
+ * `keepAlive` defaults to `true`. After `policy.update()`, every open connection (pooled keep-alive
+ * sockets, WebSockets and other upgraded sockets) and every cached TLS session is re-checked with
+ * the chain it was verified with: kept if it passes the new policy, closed if not (G2). An update
+ * that does not change a host's verdict costs that host nothing.
  *
  * @example
  * ```js

@@ -1,6 +1,7 @@
-import { checkServerIdentity as standardIdentityCheck, type ConnectionOptions, type PeerCertificate, type TLSSocket } from 'node:tls';
+import tls, { checkServerIdentity as standardIdentityCheck, type ConnectionOptions, type PeerCertificate, type TLSSocket } from 'node:tls';
+import { isIP } from 'node:net';
 import { constants } from 'node:crypto';
-import { candidatesFromLegacy, TrustStore } from '../chain.js';
+import { candidatesFromLegacy, TrustStore, type CertInfo } from '../chain.js';
 import { CertpinError } from '../errors.js';
 import type { CaInput } from '../config.js';
 import type { PinPolicy } from '../policy.js';
@@ -30,24 +31,67 @@ export function storeFor(policy: PinPolicy, callerCa: CaInput | undefined): Trus
 }
 
 /**
+ * What a connection was verified with: the names it is for, the certificates it served, and the
+ * trust store it was proven against. After `policy.update()` this is re-checked against the new
+ * policy instead of being trusted or dropped blindly (G2).
+ */
+export interface Verification {
+  readonly names: readonly string[];
+  readonly served: readonly CertInfo[];
+  /** The caller's `ca`, when the chain was proven against it rather than the policy's store. */
+  readonly callerCa: CaInput | undefined;
+  storeId: number;
+  /** The policy version this still passes under. */
+  version: number;
+}
+
+/**
+ * The names a connection is for (SPEC 2): the name Node checks the certificate against (the
+ * servername, which node:https and undici take from a `Host` header, else the host) plus the
+ * servername and the host dialled, read from the options Node calls the check with.
+ */
+function connectionNames(connectOptions: unknown, hostname: string): string[] {
+  const names = [hostname];
+  if (typeof connectOptions === 'object' && connectOptions !== null) {
+    const { servername, host } = connectOptions as { servername?: unknown; host?: unknown };
+    for (const name of [servername, host]) {
+      if (typeof name === 'string' && name !== '' && !names.includes(name)) names.push(name);
+    }
+  }
+  return names;
+}
+
+/**
  * The handshake check every pinned transport shares: Node's own hostname check, then the policy on
- * the proven chain. It returns errors and never throws (NODE-TLS-NOTES 4): a returned error destroys
- * the socket before any queued request byte is written (G1), a thrown one would not.
+ * the proven chain, for every name the connection is for. It returns errors and never throws
+ * (NODE-TLS-NOTES 4): a returned error destroys the socket before any queued request byte is written
+ * (G1), a thrown one would not.
  *
  * `port` is the one reports name when the connection does not say: Node calls the check as a method
  * of the options it was given to `tls.connect`, so a connector that serves many origins (undici's)
- * still reports the port of each connection.
+ * still reports the port of each connection. `onVerified` learns what a connection that passed was
+ * verified with, for re-checks after an update (G2).
  */
-export function createIdentityCheck(policy: PinPolicy, trustStore: TrustStore, port: number, next?: IdentityCheck): IdentityCheck {
+export function createIdentityCheck(
+  policy: PinPolicy,
+  trustStore: TrustStore,
+  port: number,
+  next?: IdentityCheck,
+  onVerified?: (verification: Verification) => void,
+  callerCa?: CaInput,
+): IdentityCheck {
   return function pinnedIdentityCheck(this: unknown, hostname: string, cert: PeerCertificate): Error | undefined {
     try {
       const standard = standardIdentityCheck(hostname, cert);
       if (standard) return standard;
       const served = candidatesFromLegacy(cert);
-      const result = policy.checkCertInfos(hostname, served, { trustStore });
+      const names = connectionNames(this, hostname);
+      const result = policy.checkCertInfos(names, served, { trustStore });
       if (result.violation) notifyViolation(policy, result, { port: portOf(this, port), served });
       if (!result.ok) return result.error ?? new CertpinError('ERR_CERTPIN_MISMATCH', `Certificate pinning failure for ${hostname}`);
-      return next?.(hostname, cert);
+      const error = next?.(hostname, cert);
+      if (error === undefined) onVerified?.({ names, served, callerCa, storeId: trustStore.id, version: policy.version });
+      return error;
     } catch (error) {
       return error instanceof Error ? error : new Error(String(error));
     }
@@ -73,20 +117,199 @@ export function policyChangedError(from: number, to: number): CertpinError {
 }
 
 /**
- * Refuses a resumed session started under an older policy version: a resumed handshake skips
- * `checkServerIdentity` (NODE-TLS-NOTES 1), so a session must be resumed only under the version that
- * verified it. Destroying the socket in `secureConnect` happens before Node writes any queued byte.
+ * Re-checks what a connection (or TLS session) was verified with against the policy now in force.
+ * Returns undefined when it still passes (and marks it current), else the error to close it with: a
+ * mismatch, a report-only or expired pin set (whose every connection must be checked and reported
+ * afresh), or a trust store that no longer anchors it.
  */
-export function guardResumption(socket: TLSSocket, policy: PinPolicy, version: number): void {
-  socket.once('secureConnect', () => {
-    if (policy.version !== version && socket.isSessionReused()) socket.destroy(policyChangedError(version, policy.version));
+export function recheck(policy: PinPolicy, verification: Verification): Error | undefined {
+  if (verification.version === policy.version) return undefined;
+  const store = storeFor(policy, verification.callerCa);
+  const result = policy.checkCertInfos(verification.names, verification.served, { trustStore: store });
+  if (!result.ok) return result.error ?? stillFailsError(result.hostname);
+  if (result.violation || (!result.anchored && store.id !== verification.storeId)) return stillFailsError(result.hostname);
+  verification.version = policy.version;
+  verification.storeId = store.id;
+  return undefined;
+}
+
+function stillFailsError(hostname: string): CertpinError {
+  return new CertpinError(
+    'ERR_CERTPIN_POLICY_CHANGED',
+    `the pin policy changed and the connection to ${hostname} must be checked again; it was closed, retry the request`,
+  );
+}
+
+/** Closes a socket with an error, unless nobody listens for one (which would make it an uncaught exception). */
+function closeSocket(socket: TLSSocket, error: Error): void {
+  socket.destroy(socket.listenerCount('error') > 0 ? error : undefined);
+}
+
+/**
+ * The open connections of one policy that certpin verified, with what each was verified with. On
+ * `policy.update()`, before the update returns, each is re-checked: kept if it passes, closed if not
+ * (G2). This covers what the transports' pools never see again: HTTP/2 sessions, WebSockets and
+ * other upgraded sockets, as well as pooled keep-alive sockets.
+ */
+class LiveConnections {
+  readonly #policy: PinPolicy;
+  readonly #sockets = new Map<TLSSocket, Verification>();
+
+  constructor(policy: PinPolicy) {
+    this.#policy = policy;
+    policy.onUpdate(() => this.#recheckAll());
+  }
+
+  track(socket: TLSSocket, verification: Verification): void {
+    if (socket.destroyed) return;
+    if (!this.#sockets.has(socket)) socket.once('close', () => this.#sockets.delete(socket));
+    this.#sockets.set(socket, verification);
+  }
+
+  verificationOf(socket: TLSSocket): Verification | undefined {
+    return this.#sockets.get(socket);
+  }
+
+  #recheckAll(): void {
+    for (const [socket, verification] of this.#sockets) {
+      if (socket.destroyed) {
+        this.#sockets.delete(socket);
+        continue;
+      }
+      let error: Error | undefined;
+      try {
+        error = recheck(this.#policy, verification);
+      } catch (cause) {
+        error = cause instanceof Error ? cause : new Error(String(cause));
+      }
+      if (error) {
+        this.#sockets.delete(socket);
+        closeSocket(socket, error);
+      }
+    }
+  }
+}
+
+const liveByPolicy = new WeakMap<PinPolicy, LiveConnections>();
+
+/** The registry of a policy's verified open connections. */
+export function liveConnections(policy: PinPolicy): LiveConnections {
+  let live = liveByPolicy.get(policy);
+  if (!live) {
+    live = new LiveConnections(policy);
+    liveByPolicy.set(policy, live);
+  }
+  return live;
+}
+
+/**
+ * TLS sessions with what the connection that got each one was verified with: a resumed handshake
+ * skips `checkServerIdentity` (NODE-TLS-NOTES 1), so a session is offered only while that still
+ * passes the policy in force, re-checked after an update (G2) instead of being dropped.
+ */
+export class VerifiedSessions {
+  readonly #entries = new Map<string, { session: Buffer; verification: Verification }>();
+  readonly #max: number;
+
+  constructor(max = 100) {
+    this.#max = max;
+  }
+
+  /** The session to offer for `key`, or undefined (a session that no longer passes is forgotten). */
+  get(policy: PinPolicy, key: string): { session: Buffer; verification: Verification } | undefined {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return undefined;
+    if (recheck(policy, entry.verification) !== undefined) {
+      this.#entries.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+
+  set(key: string, session: Buffer, verification: Verification): void {
+    if (this.#max === 0) return;
+    this.#entries.delete(key);
+    if (this.#entries.size >= this.#max) this.#entries.delete(this.#entries.keys().next().value as string);
+    this.#entries.set(key, { session, verification });
+  }
+
+  delete(key: string): void {
+    this.#entries.delete(key);
+  }
+}
+
+/** What one connection was verified with, once its check passed, and its socket, once made. */
+export interface VerifiedHolder {
+  current?: Verification | undefined;
+  socket?: TLSSocket | undefined;
+}
+
+/** How {@link followSocket} follows a socket. */
+interface FollowOptions {
+  /** The holder the connection's identity check fills (from {@link verificationRecorder}). */
+  verified: VerifiedHolder;
+  /** The session offered for resumption, with what it was verified with. */
+  offered?: { verification: Verification } | undefined;
+  /** Where the sessions the socket receives are filed, under `sessionKey`. */
+  sessions?: VerifiedSessions | undefined;
+  sessionKey?: string | undefined;
+  /** Called instead of failing the socket when an offered session no longer passes; true if it connects again. */
+  onStaleResumption?: (() => boolean) | undefined;
+}
+
+/**
+ * Follows one pinned TLS socket: tracks it with what it was verified with (a full handshake reports
+ * it through `onVerified`; a resumed one stands on the session offered, re-checked under the policy
+ * now in force, else it is cut before any byte is written), and files the sessions it receives.
+ */
+export function followSocket(policy: PinPolicy, socket: TLSSocket, options: FollowOptions): void {
+  const { offered, sessions, sessionKey, verified } = options;
+  let pendingSession: Buffer | undefined;
+  const fileSession = (session: Buffer): void => {
+    if (sessions === undefined || sessionKey === undefined) return;
+    if (verified.current) sessions.set(sessionKey, session, verified.current);
+    else pendingSession = session;
+  };
+  verified.socket = socket;
+  if (verified.current) {
+    liveConnections(policy).track(socket, verified.current);
+  }
+  // Before any listener of the caller's, which could write as soon as the handshake is done.
+  socket.prependOnceListener('secureConnect', () => {
+    if (!socket.isSessionReused()) {
+      if (verified.current && pendingSession) fileSession(pendingSession);
+      return;
+    }
+    const error = offered === undefined ? new CertpinError('ERR_CERTPIN_MISMATCH', 'a TLS session certpin did not offer was resumed') : recheck(policy, offered.verification);
+    if (error !== undefined || offered === undefined) {
+      if (sessionKey !== undefined) sessions?.delete(sessionKey);
+      if (options.onStaleResumption?.()) return;
+      socket.destroy(error);
+      return;
+    }
+    verified.current = offered.verification;
+    liveConnections(policy).track(socket, offered.verification);
+    if (pendingSession) fileSession(pendingSession);
   });
+  if (sessions !== undefined && sessionKey !== undefined) socket.on('session', fileSession);
+}
+
+/** An identity-check callback that tracks the socket in the policy's registry once it is known. */
+export function verificationRecorder(policy: PinPolicy): { holder: VerifiedHolder; onVerified: (verification: Verification) => void } {
+  const holder: VerifiedHolder = {};
+  return {
+    holder,
+    onVerified: (verification) => {
+      holder.current = verification;
+      if (holder.socket) liveConnections(policy).track(holder.socket, verification);
+    },
+  };
 }
 
 const TLS_ORDER = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
 
 /** TLS options a caller may not weaken, whatever they pass (G3, G5, NODE-TLS-NOTES 5, 7, 9). */
-export function hardenTlsOptions<T extends ConnectionOptions>(policy: PinPolicy, options: T, defaultPort: number): T {
+export function hardenTlsOptions<T extends ConnectionOptions>(policy: PinPolicy, options: T, defaultPort: number, onVerified?: (verification: Verification) => void): T {
   // `session` would resume without any check; `pskCallback` would make a connection with no certificate.
   const { session: _session, pskCallback: _psk, checkServerIdentity: callerCheck, ...rest } = options;
   // With a policy `ca` ("trust only this CA"), a caller's secureContext would bring its own trust store
@@ -95,30 +318,96 @@ export function hardenTlsOptions<T extends ConnectionOptions>(policy: PinPolicy,
   const ca = (policy.ca as string[] | undefined) ?? rest.ca;
   const minVersion = rest.minVersion && TLS_ORDER.indexOf(rest.minVersion) > TLS_ORDER.indexOf('TLSv1.2') ? rest.minVersion : 'TLSv1.2';
   const port = typeof rest.port === 'number' ? rest.port : defaultPort;
+  const callerCa = policy.ca === undefined ? (rest.ca as CaInput | undefined) : undefined;
   const hardened: ConnectionOptions = {
     ...rest,
     rejectUnauthorized: true,
     minVersion,
     secureOptions: (rest.secureOptions ?? 0) | constants.SSL_OP_NO_RENEGOTIATION,
-    checkServerIdentity: createIdentityCheck(policy, storeFor(policy, rest.ca as CaInput | undefined), port, callerCheck),
+    checkServerIdentity: createIdentityCheck(policy, storeFor(policy, callerCa), port, callerCheck, onVerified, callerCa),
   };
   if (ca !== undefined) hardened.ca = ca;
   return hardened as T;
+}
+
+/** The `createConnection` of {@link pinnedTlsOptions}' result, which `http2.connect` calls instead of `tls.connect`. */
+type CreateConnection = (authority: URL | { hostname?: string; host?: string; port?: string | number; protocol?: string } | ConnectionOptions, options?: unknown) => TLSSocket;
+
+/**
+ * Opens every connection made from these options itself, so that certpin sees the socket: it is
+ * tracked with what it was verified with and re-checked on `policy.update()` (G2), which an HTTP/2
+ * session, open for as long as the application likes, would otherwise escape. Called by
+ * `http2.connect(authority, options)` as Node's own code would call `tls.connect` (ALPN `h2`, the
+ * authority's host as servername unless it is an IP), and by `https.request(options, callback)`.
+ */
+function pinnedCreateConnection(policy: PinPolicy, options: ConnectionOptions): CreateConnection {
+  return function createConnection(first, second) {
+    let connectOptions: ConnectionOptions;
+    if (typeof second === 'object' && second !== null) {
+      // http2.connect(authority, options): `second` is its copy of these options.
+      const authority = first as { hostname?: string; host?: string; port?: string | number; protocol?: string };
+      const protocol = authority.protocol || (second as { protocol?: string }).protocol || 'https:';
+      if (protocol !== 'https:') {
+        throw new TypeError(`pinnedTlsOptions: ${protocol} has no TLS to pin; use an https: authority`);
+      }
+      let host = authority.hostname || authority.host || 'localhost';
+      if (host.startsWith('[')) host = host.slice(1, -1);
+      const port = authority.port !== undefined && authority.port !== '' ? Number(authority.port) : 443;
+      const given = second as ConnectionOptions & { createConnection?: unknown };
+      // Its checkServerIdentity is certpin's own from these options: the caller's runs after the new one.
+      const { createConnection: _ours, checkServerIdentity: _check, ...rest } = given;
+      connectOptions = {
+        ...rest,
+        // Node's http2 passes host and port as arguments, which options.host overrides (tls.connect).
+        host: rest.host ?? host,
+        port: rest.port ?? port,
+        ALPNProtocols: rest.ALPNProtocols ?? ['h2', ...((given as { allowHTTP1?: boolean }).allowHTTP1 === true ? ['http/1.1'] : [])],
+      };
+      if (!connectOptions.servername && !isIP(host)) connectOptions.servername = host;
+    } else {
+      const { createConnection: _ours, checkServerIdentity: _check, ...rest } = first as ConnectionOptions & { createConnection?: unknown };
+      connectOptions = rest;
+      const host = rest.host;
+      if (!rest.servername && typeof host === 'string' && !isIP(host)) connectOptions.servername = host;
+    }
+    const { holder, onVerified } = verificationRecorder(policy);
+    const withCallerCheck = options.checkServerIdentity ? { ...connectOptions, checkServerIdentity: options.checkServerIdentity } : connectOptions;
+    const socket = tls.connect(hardenTlsOptions(policy, withCallerCheck, 443, onVerified));
+    socket.disableRenegotiation?.();
+    followSocket(policy, socket, { verified: holder });
+    return socket;
+  };
 }
 
 /**
  * Options for `tls.connect` and `http2.connect` that accept only the pinned identity. `options` pass
  * through, except what would weaken validation: `rejectUnauthorized` is always true, a `session` is
  * dropped (resumption would skip the check), renegotiation is refused, TLS 1.2 is the minimum, and a
- * `checkServerIdentity` of yours runs after certpin's, never instead of it.
+ * `checkServerIdentity` of yours runs after certpin's, never instead of it. The pins of every name
+ * the connection is for apply: `host`, `servername`, and for `http2.connect` the authority's host
+ * (SPEC 2).
+ *
+ * A `createConnection` of yours is refused with a `TypeError`: `http2.connect` would call it instead
+ * of `tls.connect` and skip the check. The result carries certpin's own `createConnection`, through
+ * which `http2.connect` opens its connection: an HTTP/2 session is then re-checked on
+ * `policy.update()`, kept if it still passes, closed if not (G2). A socket you open yourself with
+ * `tls.connect(options)` is checked during its handshake only.
  *
  * @example
  * ```js
  * import tls from 'node:tls'
+ * import http2 from 'node:http2'
  * import { createPolicy, pinnedTlsOptions } from 'certpin'
  * const socket = tls.connect(pinnedTlsOptions(policy, { host: 'api.example.com', port: 443, servername: 'api.example.com' }))
+ * const session = http2.connect('https://api.example.com', pinnedTlsOptions(policy))
  * ```
  */
 export function pinnedTlsOptions(policy: PinPolicy, options: ConnectionOptions = {}): ConnectionOptions {
-  return hardenTlsOptions(policy, options, 443);
+  const given = options as ConnectionOptions & { createConnection?: unknown };
+  if (given.createConnection !== undefined) {
+    throw new TypeError('pinnedTlsOptions: options.createConnection is not supported: http2.connect would open the connection with it and skip the pin check');
+  }
+  const hardened = hardenTlsOptions(policy, options, 443) as ConnectionOptions & { createConnection?: CreateConnection };
+  hardened.createConnection = pinnedCreateConnection(policy, options);
+  return hardened;
 }

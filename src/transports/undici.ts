@@ -1,8 +1,10 @@
 import { createRequire } from 'node:module';
 import type { Agent, Dispatcher, EnvHttpProxyAgent, ProxyAgent, buildConnector } from 'undici';
-import { createSecureContext, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import tls, { createSecureContext, type ConnectionOptions, type SecureContext, type TLSSocket } from 'node:tls';
+import { isIP } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { PinPolicy } from '../policy.js';
-import { hardenTlsOptions, policyChangedError } from './tls.js';
+import { followSocket, hardenTlsOptions, policyChangedError, verificationRecorder, VerifiedSessions } from './tls.js';
 
 // undici (a CommonJS package) takes ~200 ms to load here: it is required on the first pinned
 // dispatcher, not when certpin is imported, so the CLI and users of the other transports never pay.
@@ -59,49 +61,78 @@ type Handler = Dispatcher.DispatchHandler;
 type AnyFunction = (...args: unknown[]) => unknown;
 type Methods = Record<string, AnyFunction | undefined>;
 
+/** Dispatches a request again, on the dispatcher of the policy now in force. */
+type Redispatch = (handler: Handler) => void;
+
 /**
  * Checks, when undici is about to write a request, that the policy has not changed since the request
- * was dispatched. undici calls `onRequestStart`/`onConnect` before writing any byte and drops the
- * request (and its socket) when aborted there, so a request queued under an older policy never goes
- * out on a socket that policy accepted (G2). One class per handler style, to keep undici's choice.
+ * was dispatched (with a proxy, whose tunnels undici makes and certpin replaces on update). undici
+ * calls `onRequestStart`/`onConnect` before writing any byte and drops the request when aborted
+ * there, so a request queued under an older policy never goes out on a tunnel that policy accepted:
+ * it is dispatched again, on a connection checked under the policy now in force (G2), and the
+ * caller sees an error only if that one fails. One class per handler style, to keep undici's choice.
  */
 class GuardedHandler {
   protected readonly inner: Methods;
   readonly #policy: PinPolicy;
   readonly #version: number;
+  readonly #redispatch: Redispatch;
+  /** Set once the request was taken back from the old dispatcher: what it says next is not the caller's. */
+  protected moved = false;
+  /** Set once the request was let through to be written. */
+  protected started = false;
 
-  constructor(inner: Handler, policy: PinPolicy, version: number) {
+  constructor(inner: Handler, policy: PinPolicy, version: number, redispatch: Redispatch) {
     this.inner = inner as unknown as Methods;
     this.#policy = policy;
     this.#version = version;
+    this.#redispatch = redispatch;
   }
 
-  protected stale(): Error | undefined {
+  /** Takes a stale request back: aborts it where it is (nothing was written) and dispatches it again. */
+  protected moveIfStale(abort: (reason: Error) => void): boolean {
     const now = this.#policy.version;
-    return now === this.#version ? undefined : policyChangedError(this.#version, now);
+    if (now === this.#version) {
+      this.started = true;
+      return false;
+    }
+    this.moved = true;
+    abort(policyChangedError(this.#version, now));
+    queueMicrotask(() => this.#redispatch(this.inner as unknown as Handler));
+    return true;
+  }
+
+  /**
+   * An error for a request that never started, from a dispatcher replaced since (its tunnels are
+   * being closed): the request is dispatched again instead, as nothing of it was sent.
+   */
+  protected movedOnError(): boolean {
+    if (this.moved) return true;
+    if (this.started || this.#policy.version === this.#version) return false;
+    this.moved = true;
+    queueMicrotask(() => this.#redispatch(this.inner as unknown as Handler));
+    return true;
   }
 }
 
 class GuardedControllerHandler extends GuardedHandler {
   onRequestStart(controller: { abort(reason: Error): void }, context: unknown): unknown {
-    const error = this.stale();
-    if (error) return controller.abort(error);
+    if (this.moveIfStale((reason) => controller.abort(reason))) return undefined;
     return this.inner.onRequestStart?.(controller, context);
   }
   onRequestUpgrade(...args: unknown[]): unknown { return this.inner.onRequestUpgrade?.(...args); }
   onResponseStart(...args: unknown[]): unknown { return this.inner.onResponseStart?.(...args); }
   onResponseData(...args: unknown[]): unknown { return this.inner.onResponseData?.(...args); }
   onResponseEnd(...args: unknown[]): unknown { return this.inner.onResponseEnd?.(...args); }
-  onResponseError(...args: unknown[]): unknown { return this.inner.onResponseError?.(...args); }
+  onResponseError(...args: unknown[]): unknown { return this.movedOnError() ? undefined : this.inner.onResponseError?.(...args); }
 }
 
 class GuardedLegacyHandler extends GuardedHandler {
   onConnect(abort: (reason: Error) => void, context: unknown): unknown {
-    const error = this.stale();
-    if (error) return abort(error);
+    if (this.moveIfStale(abort)) return undefined;
     return this.inner.onConnect?.(abort, context);
   }
-  onError(...args: unknown[]): unknown { return this.inner.onError?.(...args); }
+  onError(...args: unknown[]): unknown { return this.movedOnError() ? undefined : this.inner.onError?.(...args); }
   onUpgrade(...args: unknown[]): unknown { return this.inner.onUpgrade?.(...args); }
   onResponseStarted(...args: unknown[]): unknown { return this.inner.onResponseStarted?.(...args); }
   onHeaders(...args: unknown[]): unknown { return this.inner.onHeaders?.(...args); }
@@ -111,10 +142,10 @@ class GuardedLegacyHandler extends GuardedHandler {
   onRequestSent(...args: unknown[]): unknown { return this.inner.onRequestSent?.(...args); }
 }
 
-function guard(handler: Handler, policy: PinPolicy, version: number): Handler {
+function guard(handler: Handler, policy: PinPolicy, version: number, redispatch: Redispatch): Handler {
   const guarded = typeof (handler as unknown as Methods).onRequestStart === 'function'
-    ? new GuardedControllerHandler(handler, policy, version)
-    : new GuardedLegacyHandler(handler, policy, version);
+    ? new GuardedControllerHandler(handler, policy, version, redispatch)
+    : new GuardedLegacyHandler(handler, policy, version, redispatch);
   return guarded as unknown as Handler;
 }
 
@@ -195,12 +226,11 @@ return class PinnedDispatcher extends Base {
       hardenTlsOptions(this.policy, { ...(connect as ConnectionOptions | undefined), ...(extra as ConnectionOptions | undefined) }, 443);
     let inner: Dispatcher;
     if (proxy === undefined) {
-      inner = new (undici().Agent)({ ...agentOptions, connect: this.#connector(originTls()) });
+      inner = new (undici().Agent)({ ...agentOptions, connect: this.#connector() });
     } else if (proxy === 'env') {
       // The no-proxy hosts go through an Agent (`connect`), the proxied ones through ProxyAgents
       // (`requestTls`, NODE-TLS-NOTES 6): both are hardened.
-      const tls = originTls();
-      inner = new (undici().EnvHttpProxyAgent)({ ...agentOptions, connect: this.#connector(tls), requestTls: tls } as unknown as EnvHttpProxyAgent.Options);
+      inner = new (undici().EnvHttpProxyAgent)({ ...agentOptions, connect: this.#connector(), requestTls: originTls() } as unknown as EnvHttpProxyAgent.Options);
     } else {
       const proxyOptions: Omit<ProxyAgent.Options, 'factory'> =
         typeof proxy === 'string' || proxy instanceof URL ? { uri: String(proxy) } : proxy;
@@ -216,12 +246,19 @@ return class PinnedDispatcher extends Base {
   }
 
   /**
-   * One connector per policy version, shared by every origin pool. undici drops an origin's pool when
-   * its last connection closes, and a pool built from `connect` options takes its TLS session cache
-   * with it: a shared connector keeps session resumption working across that churn (SPEC 10), and
-   * is dropped with the inner agent when the policy changes (G2).
+   * certpin's own connector, shared by every origin pool, which does what undici's `buildConnector`
+   * does (`tls.connect` with the servername, ALPN, keep-alive, a connect timeout) and besides:
+   * - hardens each connection's options and checks every name it is for (SPEC 2);
+   * - tracks each socket with what it was verified with, so that `policy.update()` re-checks it,
+   *   keeping it if it passes and closing it if not (G2), instead of dropping the whole pool;
+   * - keeps TLS sessions with what they were verified with, keyed by host, servername and port
+   *   (undici's own cache keys by servername only and resumes blindly, NODE-TLS-NOTES 1), and
+   *   offers one only while that passes the policy in force;
+   * - when a session offered before an update is resumed after it and no longer passes, connects
+   *   again with a full handshake instead of failing the request (nothing was sent).
+   * Sharing one connector also keeps resumption working when undici drops an idle origin's pool.
    */
-  #connector(tls: ConnectionOptions): buildConnector.connector {
+  #connector(): buildConnector.connector {
     const o = this.#options;
     const settings: Record<string, unknown> = {};
     if (o.allowH2 !== undefined) settings.allowH2 = o.allowH2;
@@ -232,29 +269,113 @@ return class PinnedDispatcher extends Base {
       settings.autoSelectFamily = o.autoSelectFamily;
       settings.autoSelectFamilyAttemptTimeout = o.autoSelectFamilyAttemptTimeout;
     }
-    // One TLS context for every connection of this version, instead of one per connection (parsing
-    // the trust store each time); renegotiation is refused on each socket too, in case a caller's own
-    // secureContext lacks SSL_OP_NO_RENEGOTIATION (G5).
-    const secureContext = tls.secureContext ?? createSecureContext(tls);
-    const connect = undici().buildConnector({ ...settings, ...tls, secureContext } as PinnedConnectOptions);
-    // Report-only or expired pins: every connection must be checked and reported, so no session.
-    let connectUnresumed: buildConnector.connector | undefined;
+    // As undici's Agent merges them: the `connect` object over the Agent's own settings.
+    const merged = { ...settings, ...(o.connect as Record<string, unknown> | undefined) };
+    const { allowH2, maxCachedSessions, socketPath, timeout, session: _session, useH2c: _h2c, ...tlsOptions } = merged as ConnectionOptions & {
+      allowH2?: boolean; maxCachedSessions?: number; socketPath?: string; timeout?: number; useH2c?: boolean; keepAliveInitialDelay?: number;
+    };
+    if (maxCachedSessions !== undefined && (!Number.isInteger(maxCachedSessions) || maxCachedSessions < 0)) {
+      throw new TypeError('pinnedDispatcher: maxCachedSessions must be a non-negative integer');
+    }
+    const policy = this.policy;
+    const sessions = new VerifiedSessions(maxCachedSessions ?? 100);
+    const connectTimeout = timeout ?? 10e3;
+    const alpn = allowH2 === true ? ['http/1.1', 'h2'] : ['http/1.1'];
+    let plain: buildConnector.connector | undefined;
+    // One TLS context for every connection, instead of one per connection (parsing the trust store
+    // each time), rebuilt only when an update changes the policy's `ca`.
+    let context: { version: number; ca: string; secureContext: SecureContext } | undefined;
+    const secureContextFor = (hardened: ConnectionOptions): SecureContext => {
+      if (tlsOptions.secureContext !== undefined && policy.ca === undefined) return tlsOptions.secureContext;
+      if (context?.version === policy.version) return context.secureContext;
+      const ca = policy.ca?.join('\n') ?? '';
+      if (context?.ca !== ca) context = { version: policy.version, ca, secureContext: createSecureContext({ ...hardened, secureContext: undefined } as ConnectionOptions) };
+      else context.version = policy.version;
+      return context.secureContext;
+    };
+
     return (options, callback) => {
-      const host = options.servername || options.hostname;
-      let connector = connect;
-      if (host && this.policy.reportsEveryConnection(host)) {
-        connectUnresumed ??= undici().buildConnector({ ...settings, ...tls, secureContext, maxCachedSessions: 0 } as PinnedConnectOptions);
-        connector = connectUnresumed;
+      if (options.protocol !== 'https:') {
+        plain ??= undici().buildConnector({ ...merged } as PinnedConnectOptions);
+        return plain(options, callback);
       }
-      const socket = connector(options, callback) as unknown as Partial<TLSSocket>;
-      socket.disableRenegotiation?.();
-      return socket as unknown as ReturnType<buildConnector.connector>;
+      const servername = options.servername || tlsOptions.servername || serverNameOf(options.host) || undefined;
+      const names = [servername, options.hostname].filter((name): name is string => typeof name === 'string' && name !== '');
+      // Report-only or expired pins: every connection must be checked and reported, so no session.
+      const sessionKey = policy.reportsEveryConnection(names) ? undefined : `${options.hostname}\n${servername ?? ''}\n${options.port}`;
+      let settled = false;
+      const done = (error: Error | null, socket?: TLSSocket): void => {
+        if (settled) return;
+        settled = true;
+        const respond = callback as (error: Error | null, socket: TLSSocket | null) => void;
+        respond(error, error ? null : (socket ?? null));
+      };
+      const open = (offerSession: boolean): TLSSocket => {
+        const { holder, onVerified } = verificationRecorder(policy);
+        const hardened = hardenTlsOptions(policy, { ...tlsOptions }, 443, onVerified);
+        const offered = offerSession && sessionKey !== undefined ? sessions.get(policy, sessionKey) : undefined;
+        const socket = tls.connect({
+          highWaterMark: 16384, // as undici: TLS in Node cannot use a larger one
+          ...hardened,
+          secureContext: secureContextFor(hardened),
+          ...(socketPath !== undefined ? { path: socketPath } : {}),
+          ...(servername !== undefined ? { servername } : {}),
+          ...(offered ? { session: offered.session } : {}),
+          ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+          ALPNProtocols: alpn,
+          ...(options.httpSocket ? { socket: options.httpSocket as unknown as Duplex } : {}),
+          port: Number(options.port) || 443,
+          host: options.hostname,
+        } as ConnectionOptions);
+        let replaced = false;
+        // Also refused per socket, in case a caller's own secureContext lacks SSL_OP_NO_RENEGOTIATION (G5).
+        socket.disableRenegotiation?.();
+        followSocket(policy, socket, {
+          offered,
+          sessions: sessionKey === undefined ? undefined : sessions,
+          sessionKey,
+          verified: holder,
+          // A tunnelled socket cannot be dialled again: only a direct connection is retried.
+          onStaleResumption: options.httpSocket
+            ? undefined
+            : () => {
+                replaced = true;
+                clearTimeout(timer);
+                socket.destroy();
+                open(false);
+                return true;
+              },
+        });
+        if ((tlsOptions as { keepAlive?: boolean }).keepAlive !== false) {
+          socket.setKeepAlive(true, (tlsOptions as { keepAliveInitialDelay?: number }).keepAliveInitialDelay ?? 60e3);
+        }
+        socket.setNoDelay(true);
+        const timer = connectTimeout > 0
+          ? setTimeout(() => socket.destroy(new (undici().errors.ConnectTimeoutError)(`Connect Timeout Error (attempted address: ${options.hostname}:${options.port}, timeout: ${connectTimeout}ms)`)), connectTimeout)
+          : undefined;
+        timer?.unref();
+        socket.once('secureConnect', () => {
+          clearTimeout(timer);
+          if (!replaced && !socket.destroyed) done(null, socket);
+        });
+        socket.on('error', (error: Error) => {
+          clearTimeout(timer);
+          if (!replaced) done(error);
+        });
+        return socket;
+      };
+      return open(true) as unknown as ReturnType<buildConnector.connector>;
     };
   }
 
   #current(): Dispatcher {
     const version = this.policy.version;
-    if (version !== this.#version && !this.#closed) {
+    // Direct connections are all certpin's own, re-checked on update (G2): the pool is kept. A
+    // proxy's tunnels are made by undici's ProxyAgent, which certpin cannot follow: after an update
+    // it is replaced, and its connections and sessions go with it.
+    if (version !== this.#version && !this.#closed && this.#options.proxy === undefined) {
+      this.#version = version;
+    } else if (version !== this.#version && !this.#closed) {
       const old = this.#inner;
       this.#inner = this.#build();
       this.#version = version;
@@ -267,7 +388,17 @@ return class PinnedDispatcher extends Base {
 
   override dispatch(options: Dispatcher.DispatchOptions, handler: Handler): boolean {
     const inner = this.#current();
-    return inner.dispatch(options, guard(handler, this.policy, this.#version));
+    if (this.#options.proxy === undefined) return inner.dispatch(options, handler);
+    const redispatch: Redispatch = (original) => {
+      try {
+        this.dispatch(options, original);
+      } catch (error) {
+        const methods = original as unknown as Methods;
+        if (methods.onResponseError) methods.onResponseError(null, error);
+        else methods.onError?.(error);
+      }
+    };
+    return inner.dispatch(options, guard(handler, this.policy, this.#version, redispatch));
   }
 
   override close(): Promise<void>;
@@ -294,6 +425,13 @@ return class PinnedDispatcher extends Base {
 };
 }
 
+/** The servername undici takes from a `Host` header (`host[:port]`, `[v6]:port`): none for an IP. */
+function serverNameOf(host: string | undefined): string | undefined {
+  if (!host) return undefined;
+  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.split(':')[0] ?? '';
+  return name === '' || isIP(name) !== 0 ? undefined : name;
+}
+
 /**
  * An undici dispatcher that accepts only servers whose verified chain carries a trusted pin of the
  * host (or, for unpinned hosts, passes standard validation, per the policy's `unpinned` setting).
@@ -304,9 +442,12 @@ return class PinnedDispatcher extends Base {
  * `options` weakens validation (G3): `connect` (an object; a function is refused with a `TypeError`)
  * and a proxy's `requestTls` are hardened; `rejectUnauthorized` is forced on, a `session` is ignored,
  * renegotiation is refused (G5). With `proxy`, pins apply to the origin inside the tunnel (G4).
- * After `policy.update()`, requests get fresh connections checked under the new policy, and a
- * request still waiting for a socket under the old one fails with `ERR_CERTPIN_POLICY_CHANGED`
- * without being sent (G2).
+ * After `policy.update()`, every open connection and cached TLS session is re-checked with the chain
+ * it was verified with: kept if it passes the new policy, closed if not, so an update that does not
+ * change a host's verdict costs that host nothing; requests not yet sent go out on a connection
+ * checked under the new policy (G2). With `proxy`, the tunnels are undici's own: an update replaces
+ * them (responses already on their way finish on them), and a request queued under the old policy
+ * is dispatched again on a tunnel checked under the new one, without having been sent.
  *
  * @example
  * ```js

@@ -85,3 +85,28 @@ export const SECRET = Object.freeze({
   headers: { authorization: 'Bearer s3cr3t-token', 'content-type': 'application/json' },
   body: JSON.stringify({ password: 'hunter2' }),
 });
+
+let otherHost;
+
+/**
+ * Credentials of `other.test`, an ordinary server of its own domain: its certificate (SAN other.test
+ * only) comes from the rogue intermediate, which the transport tests' trust store accepts. Reached at
+ * the address of a pinned host with a Host header or servername naming it, it passes standard
+ * validation: only checking the pins of every name the connection is for (SPEC 2) stops it.
+ * Returns `{ cert: [leafPem, intermediatePem], key, pin }` for startHttpsServer/startTlsServer.
+ */
+export async function otherHostCredentials() {
+  if (otherHost) return otherHost;
+  const pki = await makePki();
+  const { generateKeyPairSync } = await import('node:crypto');
+  const { createCertificate } = await import('../../build/src/lib/x509.js');
+  const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  const leaf = createCertificate({
+    subject: 'CN=other.test',
+    publicKey: key,
+    issuer: { subject: pki.rogueIntermediate.subject, privateKey: pki.rogueIntermediate.key },
+    dnsNames: ['other.test'],
+  });
+  otherHost = Object.freeze({ cert: [leaf.pem, pki.rogueIntermediate.pem], key: key.export({ type: 'pkcs8', format: 'pem' }), pin: pki.rogueIntermediate.pin });
+  return otherHost;
+}

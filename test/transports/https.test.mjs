@@ -11,7 +11,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { createPolicy, pinnedAgent, pinnedTlsOptions, PinMismatchError } from 'certpin';
 import { makePki } from '../support/pki.mjs';
 import { startHttpsServer } from '../support/servers.mjs';
-import { httpsRequest, lookupLoopback, otherPinConfig, pinConfig, SECRET, withEnv } from '../support/transport-fixtures.mjs';
+import { httpsRequest, lookupLoopback, otherHostCredentials, otherPinConfig, pinConfig, SECRET, withEnv } from '../support/transport-fixtures.mjs';
 
 const pki = await makePki();
 const goodChain = [pki.leaf, pki.intermediate];
@@ -145,7 +145,28 @@ test('G2: a session resumed while the policy changed under the handshake is cut 
   assert.equal(good.bytesReceived(), before);
 });
 
-test('G2: a request queued for a socket under the old policy gets a connection checked under the new one', { timeout: 30_000 }, async (t) => {
+test('G2: an update that revokes the pin closes the open socket; the request queued for it gets a new checked connection', { timeout: 30_000 }, async (t) => {
+  let releaseSlow;
+  const slowGate = new Promise((resolve) => { releaseSlow = resolve; });
+  const { good } = await servers(t, {}, (req, res) => {
+    if (req.url === '/slow') void slowGate.then(() => res.end('slow'));
+    else res.end('ok');
+  });
+  t.after(() => releaseSlow());
+  const policy = createPolicy(await pinConfig());
+  const agent = agentFor(t, policy, { keepAlive: true, maxSockets: 1 });
+  const slow = httpsRequest({ host: 'localhost', port: good.port, path: '/slow', agent }).then(() => null, (e) => e);
+  const queued = post(good.port, agent).then(() => null, (e) => e);
+  for (let i = 0; i < 100 && good.requests.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(good.requests.length, 1, 'the slow request is in flight');
+  policy.update(await otherPinConfig());
+  assert.equal((await slow)?.code, 'ERR_CERTPIN_MISMATCH', 'the connection the new policy refuses was closed under the request');
+  assert.equal((await queued)?.code, 'ERR_CERTPIN_MISMATCH', 'the queued request got a new connection, checked under the new policy');
+  assert.deepEqual(good.requests.map((r) => r.url), ['/slow'], 'the queued request never reached the server');
+  assert.equal(good.connections(), 2);
+});
+
+test('G2: an update that keeps the pin keeps the open socket; the queued request goes out on it', { timeout: 30_000 }, async (t) => {
   let releaseSlow;
   const slowGate = new Promise((resolve) => { releaseSlow = resolve; });
   const { good } = await servers(t, {}, (req, res) => {
@@ -155,15 +176,14 @@ test('G2: a request queued for a socket under the old policy gets a connection c
   const policy = createPolicy(await pinConfig());
   const agent = agentFor(t, policy, { keepAlive: true, maxSockets: 1 });
   const slow = httpsRequest({ host: 'localhost', port: good.port, path: '/slow', agent });
-  const queued = post(good.port, agent).then(() => null, (e) => e);
+  const queued = post(good.port, agent);
   for (let i = 0; i < 100 && good.requests.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
-  assert.equal(good.requests.length, 1, 'the slow request is in flight');
-  policy.update(await otherPinConfig());
+  policy.update({ ...(await pinConfig()), hosts: { ...(await pinConfig()).hosts, 'new.example.test': { pins: [pki.intermediate2.pin] } } });
   releaseSlow();
   assert.equal((await slow).body, 'slow');
-  const error = await queued;
-  assert.equal(error?.code, 'ERR_CERTPIN_MISMATCH');
-  assert.deepEqual(good.requests.map((r) => r.url), ['/slow'], 'the queued request never reached the server');
+  const second = await queued;
+  assert.equal(second.status, 200);
+  assert.equal(good.connections(), 1, 'the queued request went out on the kept socket: no new connection');
 });
 
 test('G3: rejectUnauthorized:false and NODE_TLS_REJECT_UNAUTHORIZED=0 change nothing', { timeout: 30_000 }, async (t) => {
@@ -247,4 +267,135 @@ test('violation reports name the host and port of the connection', { timeout: 30
   assert.equal(reports.length, 1);
   assert.equal(reports[0].hostname, 'localhost');
   assert.equal(reports[0].port, rogue.port);
+});
+
+test('SPEC 2: a Host header or servername naming an unpinned host does not escape the pins of the URL host', { timeout: 30_000 }, async (t) => {
+  const other = await startHttpsServer(await otherHostCredentials());
+  t.after(() => other.close());
+  // DNS (here lookupLoopback) sends pinned api.example.test to a server holding an ordinary
+  // certificate for its own domain, other.test, from a CA the client trusts.
+  const url = `https://api.example.test:${other.port}/login`;
+  const trusting = new https.Agent({ ca: [pki.root.pem, pki.rogueRoot.pem] });
+  t.after(() => trusting.destroy());
+  const variants = [
+    { headers: { ...SECRET.headers, host: 'other.test' } },
+    { headers: SECRET.headers, servername: 'other.test' },
+  ];
+  for (const variant of variants) {
+    const control = await httpsRequest(url, { agent: trusting, lookup: lookupLoopback, method: 'POST', ...variant }, SECRET.body);
+    assert.equal(control.status, 200, 'an unpinned client sends the request to other.test');
+  }
+  assert.equal(other.requests.length, 2);
+  assert.equal(other.requests[0].headers.authorization, SECRET.headers.authorization);
+
+  const before = other.bytesReceived();
+  const agent = agentFor(t, createPolicy(await pinConfig()));
+  for (const variant of variants) {
+    const error = await httpsRequest(url, { agent, lookup: lookupLoopback, method: 'POST', ...variant }, SECRET.body).then(() => null, (e) => e);
+    assert.equal(error?.code, 'ERR_CERTPIN_MISMATCH', `${JSON.stringify(variant)}: the pins of api.example.test apply`);
+    assert.equal(error.hostname, 'api.example.test');
+  }
+  assert.equal(other.bytesReceived(), before, 'no byte of the pinned requests reached other.test');
+  assert.equal(other.requests.length, 2);
+});
+
+test('host forms: a name that normalises to nothing is refused; a zone ID gives an error event, never a throw', { timeout: 30_000 }, async (t) => {
+  const { rogue } = await servers(t);
+  // Node's hostname check accepts "localhost.." for the certificate of localhost.
+  const control = await httpsRequest({ host: 'localhost..', port: rogue.port, agent: false, lookup: lookupLoopback, ca: [pki.root.pem, pki.rogueRoot.pem] });
+  assert.equal(control.status, 200, 'an unpinned client accepts the name');
+  const agent = agentFor(t, createPolicy(await pinConfig()));
+  const before = rogue.bytesReceived();
+  const error = await httpsRequest({ host: 'localhost..', port: rogue.port, agent, lookup: lookupLoopback, method: 'POST', headers: SECRET.headers }, {}, SECRET.body).then(() => null, (e) => e);
+  assert.equal(error?.code, 'ERR_CERTPIN_INVALID_INPUT', 'refused, not treated as unpinned');
+  assert.match(error.message, /"localhost\.\."/);
+  assert.equal(rogue.bytesReceived(), before);
+
+  // This threw synchronously from the agent's createConnection before (normalizeHostname threw).
+  const requestError = (options) => new Promise((resolve, reject) => {
+    let req;
+    try {
+      req = https.request({ agent, ...options }, () => reject(new Error('a response arrived')));
+    } catch (thrown) {
+      reject(new Error(`https.request threw synchronously: ${thrown.message}`));
+      return;
+    }
+    req.on('error', resolve);
+    req.end();
+  });
+  const zone = await requestError({ host: 'fe80::1%lo', port: 9 });
+  assert.ok(zone instanceof Error, 'the zone ID request ends in an error event');
+});
+
+test('G2/G7: an update that keeps the pin costs no handshake; one that revokes it closes the socket and the next connection fails with zero bytes', { timeout: 30_000 }, async (t) => {
+  const { good } = await servers(t);
+  const handshakes = { full: 0, resumed: 0 };
+  good.server.on('secureConnection', (socket) => { handshakes[socket.isSessionReused() ? 'resumed' : 'full']++; });
+  const policy = createPolicy(await pinConfig());
+  const pooled = agentFor(t, policy, { keepAlive: true });
+  const fresh = agentFor(t, policy, { keepAlive: false });
+  let socket;
+  await post(good.port, pooled, { onRequest: (req) => req.once('socket', (s) => { socket = s; }) });
+  await post(good.port, fresh);
+  assert.equal((await post(good.port, fresh)).sessionReused, true);
+  assert.deepEqual(handshakes, { full: 2, resumed: 1 });
+
+  // Same pins, a new trust store object, one more host: nothing changes for localhost.
+  policy.update({ ...(await pinConfig()), hosts: { ...(await pinConfig()).hosts, 'new.example.test': { pins: [pki.intermediate2.pin] } } });
+  assert.equal(socket.destroyed, false, 'the pooled socket passed the re-check');
+  assert.equal((await post(good.port, pooled)).reusedSocket, true, 'the pooled socket is reused');
+  assert.equal((await post(good.port, fresh)).sessionReused, true, 'the cached session is resumed');
+  assert.deepEqual(handshakes, { full: 2, resumed: 2 }, 'no new full handshake');
+
+  policy.update(await otherPinConfig());
+  assert.equal(socket.destroyed, true, 'the pooled socket was closed by the update itself');
+  const before = good.bytesReceived();
+  for (const agent of [pooled, fresh]) {
+    const error = await post(good.port, agent).then(() => null, (e) => e);
+    assert.equal(error?.code, 'ERR_CERTPIN_MISMATCH', 'the new connection was checked under the new policy');
+  }
+  assert.equal(good.bytesReceived(), before, 'no byte reached the server after the revocation');
+  assert.equal(handshakes.resumed, 2, 'the session verified under the old pins was not resumed');
+});
+
+test('G2: a WebSocket through pinnedAgent survives an update that keeps its pin and is closed by one that revokes it', { timeout: 30_000 }, async (t) => {
+  const { good } = await servers(t);
+  const wss = new WebSocketServer({ server: good.server });
+  t.after(() => new Promise((resolve) => wss.close(resolve)));
+  const received = [];
+  const serverClosed = new Promise((resolve) => wss.on('connection', (peer) => {
+    peer.on('message', (data) => { received.push(String(data)); peer.send(`echo ${data}`); });
+    peer.on('close', resolve);
+  }));
+  const policy = createPolicy(await pinConfig());
+  const agent = agentFor(t, policy);
+  const ws = new WebSocket(`wss://localhost:${good.port}/`, { agent, headers: SECRET.headers });
+  ws.on('error', () => {});
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  const echo = (text) => new Promise((resolve) => { ws.once('message', (data) => resolve(String(data))); ws.send(text); });
+  assert.equal(await echo('one'), 'echo one');
+
+  policy.update({ ...(await pinConfig()), hosts: { ...(await pinConfig()).hosts, 'new.example.test': { pins: [pki.intermediate2.pin] } } });
+  assert.equal(await echo('two'), 'echo two', 'the WebSocket survived an update that keeps its pin');
+  assert.equal(good.connections(), 1, 'on the same connection');
+
+  const clientClosed = new Promise((resolve) => ws.once('close', resolve));
+  policy.update(await otherPinConfig());
+  const sent = new Promise((resolve) => ws.send('three', resolve));
+  await Promise.all([clientClosed, serverClosed]);
+  assert.ok(await sent, 'the frame after the revocation could not be sent');
+  assert.deepEqual(received, ['one', 'two'], 'the frame after the revocation reached nobody');
+});
+
+test('https.request with pinnedTlsOptions (no agent) opens its own checked connection', { timeout: 30_000 }, async (t) => {
+  const { good, rogue } = await servers(t);
+  const control = await httpsRequest({ host: 'localhost', port: rogue.port, agent: false, ca: [pki.root.pem, pki.rogueRoot.pem] });
+  assert.equal(control.status, 200, 'an unpinned request with the same trust store reaches the rogue server');
+  const policy = createPolicy(await pinConfig());
+  const ok = await httpsRequest({ ...pinnedTlsOptions(policy, { host: 'localhost', port: good.port }), path: '/' });
+  assert.equal(ok.status, 200);
+  const before = rogue.bytesReceived();
+  const error = await httpsRequest({ ...pinnedTlsOptions(policy, { host: 'localhost', port: rogue.port }), path: '/login', method: 'POST', headers: SECRET.headers }, {}, SECRET.body).then(() => null, (e) => e);
+  assert.equal(error?.code, 'ERR_CERTPIN_MISMATCH');
+  assert.equal(rogue.bytesReceived(), before);
 });

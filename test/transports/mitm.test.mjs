@@ -87,3 +87,39 @@ test('mitmproxy as a reverse proxy after a DNS hijack: pinned clients refuse, un
   assert.equal(server.bytesReceived(), before, 'no byte of the pinned requests reached the server');
   assert.equal(server.requests.length, 2);
 });
+
+test('mitmproxy: connections made while the host was unpinned are closed by the update that pins it', T, async (t) => {
+  const server = await origin(t);
+  const mitm = await startMitmdump({ mode: `reverse:https://127.0.0.1:${server.port}` });
+  t.after(() => mitm.stop());
+  const url = `https://api.example.test:${mitm.port}/login`;
+  const trust = [pki.root.pem, mitm.caPem];
+  const policy = createPolicy({ ca: trust, hosts: {} }); // api.example.test is not pinned yet
+  const agent = pinnedAgent(policy);
+  t.after(() => agent.destroy());
+  const dispatcher = pinnedDispatcher(policy, { connect: { lookup: lookupLoopback } });
+  t.after(() => dispatcher.destroy());
+
+  // The control: unpinned, both clients reach the server through the attacker and keep the connection.
+  let pooled;
+  const first = await httpsRequest(url, { agent, lookup: lookupLoopback, method: 'POST', headers: SECRET.headers, onRequest: (req) => req.once('socket', (s) => { pooled = s; }) }, SECRET.body);
+  assert.equal(first.status, 200);
+  const viaUndici = await request(url, { dispatcher, ...postInit });
+  assert.equal(viaUndici.statusCode, 200);
+  await viaUndici.body.text();
+  assert.equal(server.requests.length, 2, `both requests went through the attacker:\n${mitm.output()}`);
+
+  const undiciClosed = new Promise((resolve) => dispatcher.once('disconnect', resolve));
+  const pins = [pki.intermediate.pin, { pin: pki.intermediate2.pin, status: 'backup' }];
+  policy.update({ ca: trust, hosts: { 'api.example.test': { pins } } });
+  assert.equal(pooled.destroyed, true, 'the pooled socket through the attacker was closed by the update');
+  await undiciClosed;
+
+  const before = server.bytesReceived();
+  const agentError = await httpsRequest(url, { agent, lookup: lookupLoopback, method: 'POST', headers: SECRET.headers }, SECRET.body).then(() => null, (e) => e);
+  assert.equal(agentError?.code, 'ERR_CERTPIN_MISMATCH');
+  const undiciError = await request(url, { dispatcher, ...postInit }).then(() => null, (e) => e);
+  assert.equal(undiciError?.code, 'ERR_CERTPIN_MISMATCH');
+  assert.equal(server.bytesReceived(), before, 'no byte went through the attacker after the update');
+  assert.equal(server.requests.length, 2);
+});

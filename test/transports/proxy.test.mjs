@@ -3,12 +3,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import tls from 'node:tls';
-import { request } from 'undici';
+import { ProxyAgent, request } from 'undici';
 import { createPolicy, pinnedDispatcher, pinnedFetch, pinnedTlsOptions } from 'certpin';
 import { makePki } from '../support/pki.mjs';
 import { startHttpsServer } from '../support/servers.mjs';
 import { startTinyproxy } from '../support/proxies.mjs';
-import { pinConfig, SECRET, withEnv } from '../support/transport-fixtures.mjs';
+import { otherHostCredentials, otherPinConfig, pinConfig, SECRET, withEnv } from '../support/transport-fixtures.mjs';
 
 const pki = await makePki();
 const T = { timeout: 60_000 };
@@ -85,4 +85,59 @@ test('pinnedTlsOptions over a CONNECT tunnel made by hand', T, async (t) => {
   const error = await talk(await tunnel(rogue.port)).then(() => null, (e) => e);
   assert.equal(error?.code, 'ERR_CERTPIN_MISMATCH');
   assert.equal(rogue.bytesReceived(), 0);
+});
+
+test('SPEC 2: through a proxy, requestTls.servername naming an unpinned host does not escape the pins of the origin', T, async (t) => {
+  const proxy = await startTinyproxy();
+  t.after(() => proxy.stop());
+  const other = await startHttpsServer(await otherHostCredentials());
+  t.after(() => other.close());
+  const url = `https://127.0.0.1:${other.port}/login`;
+  const control = new ProxyAgent({ uri: proxy.url, requestTls: { servername: 'other.test', ca: [pki.root.pem, pki.rogueRoot.pem] } });
+  t.after(() => control.destroy());
+  const fooled = await request(url, { dispatcher: control, ...postInit });
+  assert.equal(fooled.statusCode, 200, 'an unpinned ProxyAgent sends the request to other.test');
+  await fooled.body.text();
+  assert.equal(other.requests.length, 1);
+
+  const before = other.bytesReceived();
+  const dispatcher = pinnedDispatcher(createPolicy(await pinConfig()), { proxy: { uri: proxy.url, requestTls: { servername: 'other.test' } } });
+  t.after(() => dispatcher.destroy());
+  const error = await request(url, { dispatcher, ...postInit }).then(() => null, (e) => e);
+  assert.equal(error?.code, 'ERR_CERTPIN_MISMATCH', 'the pins of 127.0.0.1 apply');
+  assert.equal(error.hostname, '127.0.0.1');
+  assert.ok(await tunnels(proxy) >= 2, 'both went through the proxy');
+  assert.equal(other.bytesReceived(), before);
+});
+
+test('G2 through a proxy: requests queued across updates are sent again on a checked tunnel, not failed', T, async (t) => {
+  const { proxy, good } = await setup(t);
+  const config = await pinConfig();
+  const policy = createPolicy(config);
+  const dispatcher = pinnedDispatcher(policy, { proxy: proxy.url, connections: 2 });
+  t.after(() => dispatcher.destroy());
+  const url = `https://127.0.0.1:${good.port}/`;
+  let started = 0;
+  const failures = [];
+  const worker = async () => {
+    while (started < 120) {
+      if (++started % 20 === 0) policy.update({ ...config, hosts: { ...config.hosts, [`n${started}.example.test`]: { pins: [pki.intermediate2.pin] } } });
+      try {
+        await (await request(url, { dispatcher })).body.text();
+      } catch (error) {
+        failures.push(error.code ?? error.message);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 6 }, worker));
+  assert.deepEqual(failures, []);
+  assert.equal(good.requests.length, 120);
+
+  // An update that revokes the pin: the request queued behind a slow one goes out on a new tunnel,
+  // checked under the new policy, and fails there without a byte sent.
+  policy.update(await otherPinConfig());
+  const before = good.bytesReceived();
+  const error = await request(url, { dispatcher, ...postInit }).then(() => null, (e) => e);
+  assert.equal(error?.code, 'ERR_CERTPIN_MISMATCH');
+  assert.equal(good.bytesReceived(), before);
 });

@@ -6,7 +6,7 @@ import http2 from 'node:http2';
 import { createPolicy, pinnedTlsOptions } from 'certpin';
 import { makePki } from '../support/pki.mjs';
 import { startTlsServer } from '../support/servers.mjs';
-import { otherPinConfig, pinConfig, SECRET, withEnv } from '../support/transport-fixtures.mjs';
+import { lookupLoopback, otherHostCredentials, otherPinConfig, pinConfig, SECRET, withEnv } from '../support/transport-fixtures.mjs';
 
 const pki = await makePki();
 const T = { timeout: 30_000 };
@@ -142,4 +142,83 @@ test('G3: with a policy ca, a caller secureContext trusting another root does no
   assert.ok(error, 'the rogue server was accepted');
   assert.match(String(error.code), /UNABLE_TO_GET_ISSUER_CERT|SELF_SIGNED|UNABLE_TO_VERIFY/);
   assert.equal(rogue.bytesReceived(), before);
+});
+
+test('SPEC 2: tls.connect with the host of pinned api.example.test and the servername of unpinned other.test meets the pins of both', T, async (t) => {
+  const other = await startTlsServer({ ...(await otherHostCredentials()), onConnection: (socket) => socket.on('data', () => socket.end('pong')) });
+  t.after(() => other.close());
+  const options = { host: 'api.example.test', port: other.port, servername: 'other.test', lookup: lookupLoopback };
+  const control = await exchange({ ...options, ca: [pki.root.pem, pki.rogueRoot.pem] });
+  assert.equal(control.reply, 'pong', 'an unpinned client sends its bytes to other.test');
+  const before = other.bytesReceived();
+  const error = await exchange(pinnedTlsOptions(createPolicy(await pinConfig()), options)).then(() => null, (e) => e);
+  assert.equal(error?.code, 'ERR_CERTPIN_MISMATCH');
+  assert.equal(error.hostname, 'api.example.test');
+  assert.equal(other.bytesReceived(), before);
+});
+
+test('a createConnection of the caller is refused: http2.connect would use it and skip the check', T, async () => {
+  const policy = createPolicy(await pinConfig());
+  assert.throws(() => pinnedTlsOptions(policy, { createConnection: () => tls.connect({ host: '127.0.0.1', port: 1 }) }), {
+    name: 'TypeError', message: /createConnection is not supported/,
+  });
+  assert.throws(() => http2.connect('http://localhost:1', pinnedTlsOptions(policy)), { name: 'TypeError', message: /http: has no TLS to pin/ });
+});
+
+test('http2.connect: the servername of an unpinned host does not escape the pins of the authority', T, async (t) => {
+  const creds = await otherHostCredentials();
+  const server = http2.createSecureServer({ key: creds.key, cert: creds.cert.join('') });
+  let streams = 0;
+  server.on('stream', (stream) => { streams++; stream.respond({ ':status': 200 }); stream.end('h2 ok'); });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => server.close(resolve)));
+  const authority = `https://api.example.test:${server.address().port}`;
+  const options = { servername: 'other.test', lookup: lookupLoopback };
+  assert.equal(await h2Get(authority, { ...options, ca: [pki.root.pem, pki.rogueRoot.pem] }), 'h2 ok', 'control: an unpinned client sends the stream');
+  const error = await h2Get(authority, pinnedTlsOptions(createPolicy(await pinConfig()), options)).then(() => null, (e) => e);
+  assert.equal(error?.code, 'ERR_CERTPIN_MISMATCH');
+  assert.equal(streams, 1, 'the pinned stream never reached the server');
+});
+
+test('G2: an HTTP/2 session survives an update that keeps its pin and is closed by one that revokes it', T, async (t) => {
+  const server = await h2Server(t, goodChain);
+  const received = [];
+  const policy = createPolicy(await pinConfig());
+  const session = http2.connect(`https://localhost:${server.port}`, pinnedTlsOptions(policy, { host: '127.0.0.1' }));
+  session.on('error', () => {});
+  t.after(() => session.destroy());
+  const get = (path) => new Promise((resolve, reject) => {
+    const req = session.request({ ':path': path, authorization: SECRET.headers.authorization });
+    req.end();
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => { received.push(path); resolve(body); });
+    req.on('error', reject);
+  });
+  assert.equal(await get('/one'), 'h2 ok');
+  const socket = session.socket;
+
+  policy.update({ ...(await pinConfig()), hosts: { ...(await pinConfig()).hosts, 'new.example.test': { pins: [pki.intermediate2.pin] } } });
+  assert.equal(await get('/two'), 'h2 ok', 'the session survived an update that keeps its pin');
+  assert.equal(server.counts.handshakes, 1, 'on the same connection');
+  assert.equal(session.destroyed, false);
+
+  const closed = new Promise((resolve) => session.once('close', resolve));
+  policy.update(await otherPinConfig());
+  assert.equal(socket.destroyed, true, 'the update closed the session\'s socket');
+  await closed;
+  // Node 20 throws ERR_HTTP2_INVALID_SESSION; Node 24 fails the stream.
+  const third = await new Promise((resolve) => {
+    try {
+      const req = session.request({ ':path': '/three' });
+      req.on('error', resolve);
+      req.on('response', () => resolve(null));
+      req.end();
+    } catch (error) {
+      resolve(error);
+    }
+  });
+  assert.ok(third instanceof Error, 'the next request reaches nobody');
+  assert.equal(server.counts.streams, 2);
+  assert.deepEqual(received, ['/one', '/two']);
 });

@@ -5,7 +5,7 @@ import { Agent, request } from 'undici';
 import { createPolicy, pinnedDispatcher, pinnedFetch } from 'certpin';
 import { makePki } from '../support/pki.mjs';
 import { startHttpsServer } from '../support/servers.mjs';
-import { lookupLoopback, otherPinConfig, pinConfig, SECRET, withEnv } from '../support/transport-fixtures.mjs';
+import { lookupLoopback, otherHostCredentials, otherPinConfig, pinConfig, SECRET, withEnv } from '../support/transport-fixtures.mjs';
 
 const pki = await makePki();
 const T = { timeout: 30_000 };
@@ -107,24 +107,23 @@ test('G2: after policy.update() neither a keep-alive socket nor a TLS session of
   assert.equal(good.requests.length, before);
 });
 
-test('G2: a request queued under the old policy is not sent on the old socket', T, async (t) => {
+test('G2: an update that revokes the pin closes the open socket; the request queued for it is not sent on it', T, async (t) => {
   let releaseSlow;
   const gate = new Promise((resolve) => { releaseSlow = resolve; });
   const { good } = await servers(t, (req, res) => {
     if (req.url === '/slow') void gate.then(() => res.end('slow'));
     else res.end('ok');
   });
+  t.after(() => releaseSlow());
   const policy = createPolicy(await pinConfig());
   const dispatcher = closeAfter(t, pinnedDispatcher(policy, { connections: 1, pipelining: 1 }));
-  const slow = request(`https://localhost:${good.port}/slow`, { dispatcher });
+  const slow = request(`https://localhost:${good.port}/slow`, { dispatcher }).then(() => null, (e) => e);
   const queued = request(`https://localhost:${good.port}/queued`, { dispatcher, ...postInit }).then(() => null, (e) => e);
   for (let i = 0; i < 100 && good.requests.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
   assert.equal(good.requests.length, 1);
   policy.update(await otherPinConfig());
-  releaseSlow();
-  assert.equal(await (await slow).body.text(), 'slow');
-  const error = await queued;
-  assert.ok(['ERR_CERTPIN_POLICY_CHANGED', 'ERR_CERTPIN_MISMATCH'].includes(error?.code), `expected a refusal, got ${error}`);
+  assert.equal((await slow)?.code, 'ERR_CERTPIN_MISMATCH', 'the connection the new policy refuses was closed under the request');
+  assert.equal((await queued)?.code, 'ERR_CERTPIN_MISMATCH', 'the queued request got a new connection, checked under the new policy');
   assert.deepEqual(good.requests.map((r) => r.url), ['/slow']);
 });
 
@@ -194,4 +193,85 @@ test('a global Request object is accepted and still pinned', T, async (t) => {
   assert.equal(good.requests[0].body, 'x');
   const error = await fetch(new globalThis.Request(`https://localhost:${rogue.port}/r`)).then(() => null, (e) => e);
   assert.equal(causeCode(error), 'ERR_CERTPIN_MISMATCH');
+});
+
+test('SPEC 2: a Host header or connect.servername naming an unpinned host does not escape the pins of the URL host', T, async (t) => {
+  const other = await startHttpsServer(await otherHostCredentials());
+  t.after(() => other.close());
+  const url = `https://api.example.test:${other.port}/login`;
+  const trust = [pki.root.pem, pki.rogueRoot.pem];
+  const viaHost = closeAfter(t, new Agent({ connect: { ca: trust, lookup: lookupLoopback } }));
+  const control = await request(url, { dispatcher: viaHost, ...postInit, headers: { ...SECRET.headers, host: 'other.test' } });
+  assert.equal(control.statusCode, 200, 'an unpinned dispatcher sends the request to other.test');
+  await control.body.text();
+  const viaServername = closeAfter(t, new Agent({ connect: { ca: trust, lookup: lookupLoopback, servername: 'other.test' } }));
+  assert.equal((await (await import('undici')).fetch(url, { dispatcher: viaServername, ...postInit })).status, 200);
+  assert.equal(other.requests.length, 2);
+
+  const before = other.bytesReceived();
+  const policy = createPolicy(await pinConfig());
+  const dispatcher = closeAfter(t, pinnedDispatcher(policy, { connect: { lookup: lookupLoopback } }));
+  const error = await request(url, { dispatcher, ...postInit, headers: { ...SECRET.headers, host: 'other.test' } }).then(() => null, (e) => e);
+  assert.equal(error?.code, 'ERR_CERTPIN_MISMATCH', 'Host header');
+  assert.equal(error.hostname, 'api.example.test');
+  const fetch = pinnedFetch(policy, { connect: { lookup: lookupLoopback, servername: 'other.test' } });
+  closeAfter(t, fetch.dispatcher);
+  const fetchError = await fetch(url, postInit).then(() => null, (e) => e);
+  assert.equal(causeCode(fetchError), 'ERR_CERTPIN_MISMATCH', 'connect.servername');
+  assert.equal(other.bytesReceived(), before, 'no byte of the pinned requests reached other.test');
+});
+
+test('G2/G7: an update that keeps the pin costs no handshake; one that revokes it closes the connection and the next fails with zero bytes', T, async (t) => {
+  const { good } = await servers(t);
+  const policy = createPolicy(await pinConfig());
+  const pooled = closeAfter(t, pinnedDispatcher(policy));
+  const fresh = closeAfter(t, pinnedDispatcher(policy));
+  const url = `https://localhost:${good.port}/`;
+  const get = async (dispatcher, options = {}) => (await request(url, { dispatcher, ...options })).body.text();
+  await get(pooled);
+  await get(fresh, { reset: true }); // a new connection per request, closed after the response
+  await get(fresh, { reset: true });
+  assert.deepEqual(good.resumed, [false, false, true], 'keep-alive and resumption happen before the update');
+  const connections = good.connections();
+
+  policy.update({ ...(await pinConfig()), hosts: { ...(await pinConfig()).hosts, 'new.example.test': { pins: [pki.intermediate2.pin] } } });
+  await get(pooled);
+  assert.equal(good.connections(), connections, 'the keep-alive connection is kept');
+  await get(fresh, { reset: true });
+  assert.deepEqual(good.resumed, [false, false, true, true], 'the cached session is resumed: no new full handshake');
+
+  const closed = new Promise((resolve) => pooled.once('disconnect', resolve));
+  policy.update(await otherPinConfig());
+  await closed;
+  const before = good.bytesReceived();
+  for (const dispatcher of [pooled, fresh]) {
+    const error = await request(url, { dispatcher, ...postInit }).then(() => null, (e) => e);
+    assert.equal(error?.code, 'ERR_CERTPIN_MISMATCH', 'the new connection was checked under the new policy');
+  }
+  assert.equal(good.bytesReceived(), before, 'no byte reached the server after the revocation');
+  assert.deepEqual(good.resumed, [false, false, true, true], 'the session verified under the old pins was not resumed');
+});
+
+test('G2: requests in flight across updates that keep the pin all succeed, on the connections already made', T, async (t) => {
+  const { good } = await servers(t);
+  const policy = createPolicy(await pinConfig());
+  const dispatcher = closeAfter(t, pinnedDispatcher(policy, { connections: 4 }));
+  const config = await pinConfig();
+  const url = `https://localhost:${good.port}/`;
+  let started = 0;
+  const failures = [];
+  const worker = async () => {
+    while (started < 400) {
+      // An update every 20 requests, while the other workers' requests are queued or in flight.
+      if (++started % 20 === 0) policy.update({ ...config, hosts: { ...config.hosts, [`n${started}.example.test`]: { pins: [pki.intermediate2.pin] } } });
+      try {
+        await (await request(url, { dispatcher })).body.text();
+      } catch (error) {
+        failures.push(error.code ?? error.message);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  assert.deepEqual(failures, []);
+  assert.ok(good.connections() <= 4, `${good.connections()} connections for 400 requests and 20 updates`);
 });
