@@ -54,8 +54,12 @@ export function decodeName(name: DerNode): string {
   return parts.reverse().join(', ');
 }
 
-/** A subject or issuer as Node prints it (`C=US\nO=x\nCN=y`) turned into RFC 4514 order (`CN=y, O=x, C=US`). */
-export function formatName(nodeName: string): string {
+/**
+ * A subject or issuer as Node prints it (`C=US\nO=x\nCN=y`) turned into RFC 4514 order (`CN=y, O=x, C=US`).
+ * An empty name, which Node gives as `undefined` (NODE-TLS-NOTES 17), is the empty string.
+ */
+export function formatName(nodeName: string | undefined): string {
+  if (typeof nodeName !== 'string') return '';
   return nodeName.split('\n').filter(Boolean).reverse().join(', ');
 }
 
