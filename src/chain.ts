@@ -206,7 +206,6 @@ export class TrustStore {
   }
 }
 
-
 // ---- RFC 5280 path validation ----
 
 /** What path validation knows of one certificate: read once, then cached with its CertInfo. */
@@ -214,8 +213,9 @@ interface CertFacts {
   readonly parsed: ParsedCertificate | undefined;
   /** Why the certificate is unusable in any position (malformed, weak key, bad extension…). */
   readonly problem: string | undefined;
-  /** Why it cannot be the leaf, beyond `problem`; `leafAsCa` only when it is a CA (allowed when it is itself the anchor). */
+  /** Why it cannot be the leaf, beyond `problem`. */
   readonly leafProblem: string | undefined;
+  /** A CA certificate may be the leaf only when it is itself the trust anchor. */
   readonly leafIsCa: boolean;
   /** Why it cannot issue certificates, beyond `problem`. */
   readonly issuerProblem: string | undefined;
