@@ -145,7 +145,8 @@ test('cross-signed roots: a pin on either valid path counts', () => {
 
 test('an empty subject (a leaf named by its SAN) can be checked, pinned and shown', () => {
   const leaf = make('', { issuer: root });
-  assert.equal(leaf.cert.subject, undefined, 'Node gives an empty subject as undefined (NODE-TLS-NOTES 17)');
+  // Node 20 gives an empty subject as undefined (NODE-TLS-NOTES 17), Node 24 as ''.
+  assert.ok(leaf.cert.subject === undefined || leaf.cert.subject === '', `subject ${JSON.stringify(leaf.cert.subject)}`);
   const pinned = policyFor([root.pin]).check(HOST, [leaf.cert], { now: T });
   assert.equal(pinned.ok, true);
   assert.equal(pinned.chain[0].subject, `(empty subject; DNS:${HOST})`);
