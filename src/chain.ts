@@ -222,9 +222,9 @@ interface CertFacts {
   /** Why it cannot be on a path unless it is itself a trust anchor. */
   readonly servedProblem: string | undefined;
   readonly selfIssued: boolean;
-  /** The names constraints bind, as an intermediate and as the leaf (with Node's CN fallback). */
-  readonly names: ConstrainedNames;
-  readonly leafNames: ConstrainedNames;
+  /** The names constraints bind, as an intermediate and as the leaf (with Node's CN fallback); read on first use. */
+  readonly names: () => ConstrainedNames;
+  readonly leafNames: () => ConstrainedNames;
 }
 
 /** Subject and key: two certificates with both equal are the same CA, at most once per path (RFC 4158 5.2, as webpki does). */
@@ -362,23 +362,24 @@ function namesOf(p: ParsedCertificate, asLeaf: boolean): ConstrainedNames {
   const otherTags = new Set<number>();
   if (p.subject !== EMPTY_NAME) dirs.push([...p.subjectRdns]);
   if (p.subjectEmails > 0) otherTags.add(1);
-  let others = p.subjectEmails;
   for (const name of p.subjectAltNames ?? []) {
     if (name.kind === 'dns') dns.push(name.value.toLowerCase());
     else if (name.kind === 'ip') ips.push(name.bytes);
     else if (name.kind === 'dn') dirs.push([...name.rdns]);
-    else {
-      otherTags.add(name.tag);
-      others++;
-    }
+    else otherTags.add(name.tag);
   }
   // Node's checkServerIdentity falls back to the CNs when there is no dNSName: constrain them too, or
   // a constrained CA could name any host in a CN.
   if (asLeaf && dns.length === 0) dns.push(...p.subjectCommonNames.filter(looksLikeHostname).map((cn) => cn.toLowerCase()));
-  return { dns, ips, dirs, otherTags, count: dns.length + ips.length + dirs.length + others };
+  return { dns, ips, dirs, otherTags };
 }
 
 const factsCache = new WeakMap<CertInfo, CertFacts>();
+
+function once<T>(read: () => T): () => T {
+  let value: T | undefined;
+  return () => (value ??= read());
+}
 
 function factsOf(info: CertInfo): CertFacts {
   let facts = factsCache.get(info);
@@ -387,7 +388,7 @@ function factsOf(info: CertInfo): CertFacts {
   try {
     parsed = parseCertificate(info.x509.raw);
   } catch (error) {
-    const none: ConstrainedNames = { dns: [], ips: [], dirs: [], otherTags: new Set(), count: 0 };
+    const none = (): ConstrainedNames => ({ dns: [], ips: [], dirs: [], otherTags: new Set() });
     facts = {
       parsed: undefined, problem: `it cannot be read (${error instanceof DerError ? error.message : 'malformed'})`, leafProblem: undefined, leafIsCa: false,
       issuerProblem: undefined, servedProblem: undefined, selfIssued: false, names: none, leafNames: none,
@@ -403,8 +404,8 @@ function factsOf(info: CertInfo): CertFacts {
     issuerProblem: issuerProblemOf(info, parsed),
     servedProblem: servedProblemOf(parsed),
     selfIssued: parsed.subject === parsed.issuer,
-    names: namesOf(parsed, false),
-    leafNames: namesOf(parsed, true),
+    names: once(() => namesOf(parsed, false)),
+    leafNames: once(() => namesOf(parsed, true)),
   };
   factsCache.set(info, facts);
   return facts;
@@ -635,7 +636,9 @@ class PathSearch {
     for (let i = 0; i < path.length; i++) {
       const facts = pathFacts[i]!;
       if (i > 0 && facts.selfIssued) continue;
-      const violation = nameConstraintsViolation(constraints, i === 0 ? facts.leafNames : facts.names, this.comparisons);
+      const p = facts.parsed;
+      const count = p ? (p.subjectAltNames?.length ?? 0) + p.subjectAttributes : 0;
+      const violation = nameConstraintsViolation(constraints, count, i === 0 ? facts.leafNames : facts.names, this.comparisons);
       if (violation === 'budget') return violation;
       if (violation) return `${violation} (in ${describe(path[i]!)})`;
     }

@@ -46,6 +46,8 @@ export interface ParsedCertificate {
   /** Each RDN of the subject as hex DER, most general first (the order of the encoding). */
   readonly subjectRdns: readonly string[];
   readonly subjectCommonNames: readonly string[];
+  /** How many attributes the subject has: a bound on the names it gives name constraints, known without reading them. */
+  readonly subjectAttributes: number;
   /** How many emailAddress attributes the subject carries: name constraints treat them as rfc822Names (RFC 5280 4.2.1.10). */
   readonly subjectEmails: number;
   /** The SPKI algorithm OID, and for EC keys whether the curve is named (an explicit curve is not, CA/B Forum BR 7.1.3.1.2). */
@@ -75,7 +77,30 @@ export interface NameConstraints {
   readonly malformed: boolean;
 }
 
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+const latin1 = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+
+/** Whether an OID's content octets are those of `encoded` (compared as bytes: no decoding, no allocation). */
+function oidIs(node: DerNode, encoded: readonly number[]): boolean {
+  if (node.tag !== 0x06 || node.end - node.start !== encoded.length) return false;
+  for (let i = 0; i < encoded.length; i++) if (node.buf[node.start + i] !== encoded[i]) return false;
+  return true;
+}
+const COMMON_NAME_OID = [0x55, 0x04, 0x03];
+const EMAIL_ADDRESS_OID = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x01];
+
+/** Computes `read()` on first use only: a subject of thousands of attributes costs nothing until name constraints need it. */
+function lazy<T>(read: () => T): () => T {
+  let done = false;
+  let value: T;
+  return () => {
+    if (!done) {
+      value = read();
+      done = true;
+    }
+    return value;
+  };
+}
 
 function expect(node: DerNode | undefined, tag: number, what: string): DerNode {
   if (!node || node.tag !== tag) throw new DerError(`expected ${what}`);
@@ -92,7 +117,7 @@ const TIME = /^(\d{2}|\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/;
 
 /** UTCTime (YYMMDDHHMMSSZ) or GeneralizedTime (YYYYMMDDHHMMSSZ), as DER requires them (RFC 5280 4.1.2.5.1/2). */
 function readTime(node: DerNode): number {
-  const text = Buffer.from(contentOf(node)).toString('latin1');
+  const text = latin1(contentOf(node));
   const match = TIME.exec(text);
   if (!match || (node.tag === 0x17) !== (match[1]!.length === 2) || (node.tag !== 0x17 && node.tag !== 0x18)) {
     throw new DerError(`bad certificate time "${text}"`);
@@ -130,14 +155,12 @@ function nameRdns(name: DerNode): string[] {
   });
 }
 
-const EMAIL_ADDRESS = '1.2.840.113549.1.9.1';
-
 function emailCount(name: DerNode): number {
   let count = 0;
   for (const rdn of children(name)) {
     for (const atv of children(rdn)) {
       const [type] = children(atv);
-      if (type !== undefined && decodeOid(contentOf(type)) === EMAIL_ADDRESS) count++;
+      if (type !== undefined && oidIs(type, EMAIL_ADDRESS_OID)) count++;
     }
   }
   return count;
@@ -149,7 +172,7 @@ function commonNames(name: DerNode): string[] {
     for (const atv of children(rdn)) {
       const [type, value] = children(expect(atv, 0x30, 'AttributeTypeAndValue'));
       if (!type || !value) throw new DerError('bad AttributeTypeAndValue');
-      if (decodeOid(contentOf(expect(type, 0x06, 'attribute type'))) !== OID.commonName) continue;
+      if (!oidIs(expect(type, 0x06, 'attribute type'), COMMON_NAME_OID)) continue;
       const content = Buffer.from(contentOf(value));
       out.push(value.tag === 0x1e ? content.swap16().toString('utf16le') : content.toString(value.tag === 0x0c ? 'utf8' : 'latin1'));
     }
@@ -160,7 +183,7 @@ function commonNames(name: DerNode): string[] {
 function readGeneralName(node: DerNode): GeneralName {
   switch (node.tag) {
     case 0x82:
-      return { kind: 'dns', value: Buffer.from(contentOf(node)).toString('latin1') };
+      return { kind: 'dns', value: latin1(contentOf(node)) };
     case 0x87:
       return { kind: 'ip', bytes: contentOf(node) };
     case 0xa4: {
@@ -296,6 +319,11 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
     }
     authorityKeyIdentifier = { keyIdentifier, issuerOrSerial };
   }
+  // The subject must be a well-formed Name now; its attributes are read when name constraints need them.
+  if (!children(subject).every((rdn) => rdn.tag === 0x31)) throw new DerError('bad subject Name');
+  const subjectRdns = lazy(() => nameRdns(subject));
+  const subjectCommonNames = lazy(() => commonNames(subject));
+  const subjectEmails = lazy(() => emailCount(subject));
   const aia = ext(OID.authorityInfoAccess);
   // AuthorityInfoAccessSyntax is SEQUENCE SIZE (1..MAX) OF AccessDescription.
   if (aia && children(expect(aia, 0x30, 'AuthorityInfoAccess')).length === 0) throw new DerError('empty AuthorityInfoAccess');
@@ -305,9 +333,16 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
     signatureAlgorithmsMatch: Buffer.from(bytesOf(innerAlgorithm)).equals(bytesOf(outerAlgorithm!)),
     issuer: hex(bytesOf(issuer)),
     subject: hex(bytesOf(subject)),
-    subjectRdns: nameRdns(subject),
-    subjectCommonNames: commonNames(subject),
-    subjectEmails: emailCount(subject),
+    subjectAttributes: children(subject).reduce((n, rdn) => n + children(rdn).length, 0),
+    get subjectRdns() {
+      return subjectRdns();
+    },
+    get subjectCommonNames() {
+      return subjectCommonNames();
+    },
+    get subjectEmails() {
+      return subjectEmails();
+    },
     keyAlgorithm,
     namedCurve: keyParameters?.tag === 0x06,
     uniqueIds,

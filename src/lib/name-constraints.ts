@@ -13,8 +13,6 @@ export interface ConstrainedNames {
   readonly dirs: readonly (readonly string[])[];
   /** Context tags of the other name forms the certificate carries (1, rfc822Name, for a subject emailAddress too). */
   readonly otherTags: ReadonlySet<number>;
-  /** Every name above, the other forms included: what the comparison budget is charged for. */
-  readonly count: number;
 }
 
 /** Comparisons left; a check that would exceed it stops and reports `budget`. */
@@ -108,15 +106,17 @@ function check<T>(
 }
 
 /**
- * Checks the names of one certificate against one CA's constraints. Returns undefined when they hold,
- * `'budget'` when checking would exceed the comparison budget, else the reason they do not.
+ * Checks the names of one certificate against one CA's constraints. `count` bounds the number of names
+ * (all forms) and is charged against every subtree, whatever their forms, as webpki counts: a CA with
+ * thousands of subtrees over a leaf with thousands of names (x509-limbo nc-dos) runs out before a
+ * single name is read. Returns undefined when they hold, `'budget'` when checking would exceed the
+ * budget, else the reason they do not.
  */
-export function nameConstraintsViolation(constraints: NameConstraints, names: ConstrainedNames, budget: ComparisonBudget): string | undefined {
-  // Charged as every name against every subtree, whatever their forms, as webpki counts: a CA with
-  // thousands of subtrees over a leaf with thousands of names (x509-limbo nc-dos) runs out at once.
-  const cost = names.count * (constraints.permitted.length + constraints.excluded.length);
+export function nameConstraintsViolation(constraints: NameConstraints, count: number, readNames: () => ConstrainedNames, budget: ComparisonBudget): string | undefined {
+  const cost = Math.max(count, 1) * (constraints.permitted.length + constraints.excluded.length);
   if (cost > budget.left) return 'budget';
   budget.left -= cost;
+  const names = readNames();
   const hasDns = [...constraints.permitted, ...constraints.excluded].some((s) => s.kind === 'dns');
   if (hasDns) {
     const bad = names.dns.find((n) => !(n.startsWith('*.') ? isHostname(n.slice(2)) : isHostname(n)));
