@@ -677,7 +677,10 @@ export function proveChain(served: readonly CertInfo[], store: TrustStore, optio
   const now = options.now ?? Date.now();
   const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
   const leaf = served[0];
-  if (!leaf) return { path: [], anchored: false, paths: [], unproven: [], problem: 'no certificate was served', exhausted: false, work: { signatures: 0, steps: 0, nameComparisons: 0 } };
+  const none = { signatures: 0, steps: 0, nameComparisons: 0 };
+  if (!leaf) return { path: [], anchored: false, paths: [], unproven: [], problem: 'no certificate was served', exhausted: false, work: none };
+  // NaN would make every validity comparison false, that is every certificate valid: fail closed.
+  if (!Number.isFinite(now)) return { path: [leaf], anchored: false, paths: [], unproven: served.slice(1), problem: `the time of the check is not a time (${String(now)})`, exhausted: false, work: none };
   let key = `${store.id}/${maxDepth}`;
   for (const cert of served) key += `|${cert.fingerprint256}`;
   const cached = proofs.get(key);

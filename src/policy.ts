@@ -231,6 +231,7 @@ export class PinPolicy {
     const rules = this.rulesFor(name);
     const store = options.trustStore ?? this.#trustStore;
     const now = options.now ?? Date.now();
+    if (!Number.isFinite(now)) throw new TypeError(`options.now must be a time in milliseconds since the epoch, not ${String(options.now)}`);
     const proven: ProvenChain = proveChain(served, store, { now });
     const base = {
       hostname: name,

@@ -205,3 +205,9 @@ test('issue 13 item 1: an expired sub-CA of the pinned intermediate and its time
   assert.equal(server.connections(), 2, 'the pinned client did reach the server');
   assert.equal(server.bytesReceived(), before, 'and sent it zero application bytes');
 });
+
+test('a time that is not a time is refused, never read as "every certificate is valid"', () => {
+  const intermediate = make('CN=Validity Intermediate D', { issuer: root, ca: true, to: T });
+  const leaf = make(`CN=${HOST}`, { issuer: intermediate });
+  assert.throws(() => policyFor([intermediate.pin]).check(HOST, [leaf.cert, intermediate.cert], { now: Number.NaN }), TypeError);
+});
