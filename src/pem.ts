@@ -8,7 +8,6 @@ export type CryptoObject =
   | { kind: 'key'; publicKey: KeyObject; private: boolean; spki: Buffer }
   | { kind: 'csr'; subject: string; spki: Buffer; der: Buffer };
 
-const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
 const PEM_BEGIN = /-----BEGIN ([A-Z0-9 ]+)-----/g;
 const IGNORED_BLOCKS = new Set(['EC PARAMETERS', 'DH PARAMETERS', 'X509 CRL']);
 
@@ -54,8 +53,12 @@ export function decodeName(name: DerNode): string {
   return parts.reverse().join(', ');
 }
 
-/** A subject or issuer as Node prints it (`C=US\nO=x\nCN=y`) turned into RFC 4514 order (`CN=y, O=x, C=US`). */
-export function formatName(nodeName: string): string {
+/**
+ * A subject or issuer as Node prints it (`C=US\nO=x\nCN=y`) turned into RFC 4514 order (`CN=y, O=x, C=US`).
+ * An empty name, which Node gives as `undefined` (NODE-TLS-NOTES 17), is the empty string.
+ */
+export function formatName(nodeName: string | undefined): string {
+  if (typeof nodeName !== 'string') return '';
   return nodeName.split('\n').filter(Boolean).reverse().join(', ');
 }
 
@@ -150,6 +153,24 @@ function fromPem(label: string, body: string, what: string): CryptoObject | unde
 }
 
 /**
+ * The PEM blocks of `text`, in order, in one pass: each BEGIN line is matched with the next END line
+ * of its label, and the first BEGIN without one ends the reading. (A lazy regex from every BEGIN to
+ * its END rescanned the rest of the text for each unmatched BEGIN: 32k of them took seconds.)
+ */
+function* pemBlocks(text: string, what: string): Generator<{ label: string; body: string }> {
+  const begin = new RegExp(PEM_BEGIN.source, 'g');
+  for (let match = begin.exec(text); match; match = begin.exec(text)) {
+    const label = match[1]!;
+    const start = match.index + match[0].length;
+    const endLine = `-----END ${label}-----`;
+    const end = text.indexOf(endLine, start);
+    if (end < 0) throw invalid(`${what}: a PEM block "${label}" has no matching END line (truncated?)`);
+    yield { label, body: text.slice(start, end) };
+    begin.lastIndex = end + endLine.length;
+  }
+}
+
+/**
  * Reads every certificate, key and CSR in PEM text or DER bytes, in order. Throws
  * `ERR_CERTPIN_INVALID_INPUT` for anything unreadable, naming `what` (a file name, say).
  */
@@ -158,14 +179,10 @@ export function readCryptoObjects(input: string | Uint8Array, what = 'the input'
   const text = bytes.toString('latin1');
   if (text.includes('-----BEGIN ')) {
     const objects: CryptoObject[] = [];
-    const begins = [...text.matchAll(PEM_BEGIN)].length;
-    let blocks = 0;
-    for (const match of text.matchAll(PEM_BLOCK)) {
-      blocks++;
-      const object = fromPem(match[1]!, match[2]!, what);
+    for (const { label, body } of pemBlocks(text, what)) {
+      const object = fromPem(label, body, what);
       if (object) objects.push(object);
     }
-    if (blocks < begins) throw invalid(`${what}: a PEM block has no matching END line (truncated?)`);
     if (objects.length === 0) throw invalid(`${what} holds no certificate, key or CSR`);
     return objects;
   }

@@ -108,6 +108,8 @@ export interface PolicyOptions {
 export interface CheckOptions {
   /** The trust store the connection was validated against, when not the policy's own. */
   trustStore?: TrustStore;
+  /** The time of the check (ms since the epoch): paths are valid under RFC 5280 at this instant, and pin sets' `expires` are read at it. @default Date.now() */
+  now?: number;
 }
 
 const POLICY_OPTION_KEYS: readonly string[] = ['onViolation'];
@@ -120,6 +122,15 @@ function checkConfigArgument(config: unknown, caller: string): void {
 }
 
 const toPeerPin = (c: CertInfo): PeerPin => ({ pin: c.pin, subject: c.subject });
+
+/** The first trusted pin on any valid path (SPEC 3: a pin on any valid path counts, leaf first), and that path. */
+function findPin(proven: ProvenChain, expected: readonly string[]): { pin: string; path: readonly CertInfo[] } | undefined {
+  if (!proven.anchored) return undefined;
+  for (const path of proven.paths) {
+    for (const cert of path) if (expected.includes(cert.pin)) return { pin: cert.pin, path };
+  }
+  return undefined;
+}
 
 type CheckBase = Pick<CheckResult, 'hostname' | 'names' | 'chain' | 'unproven' | 'anchored' | 'rules'>;
 
@@ -301,7 +312,9 @@ export class PinPolicy {
     const rules = names.length === 1 ? this.rulesFor(names[0]!) : this.rulesFor(names);
     const name = names.length === 1 || rules.length === 0 ? (names[0] ?? '') : pinnedName(this, names);
     const store = options.trustStore ?? this.#trustStore;
-    const proven: ProvenChain = proveChain(served, store);
+    const now = options.now ?? Date.now();
+    if (!Number.isFinite(now)) throw new TypeError(`options.now must be a time in milliseconds since the epoch, not ${String(options.now)}`);
+    const proven: ProvenChain = proveChain(served, store, { now });
     const base = {
       hostname: name,
       names,
@@ -330,26 +343,20 @@ export class PinPolicy {
       );
       return withBase(base, { ok: false, outcome: 'unpinned-denied', enforced: true, matchedPin: null, expectedPins: [], error, violation: false });
     }
-    const now = Date.now();
     const live = rules.filter((r) => r.expiresAt === undefined || now <= r.expiresAt);
     if (live.length === 0) {
       return withBase(base, { ok: true, outcome: 'pins-expired', enforced: false, matchedPin: null, expectedPins: [], error: undefined, violation: true });
     }
     const expected = live.length === 1 ? live[0]!.trustedPins : [...new Set(live.flatMap((r) => r.trustedPins))];
     const enforced = live.some((r) => r.enforce);
-    let matchedPin: string | null = null;
-    if (proven.anchored) {
-      for (const cert of proven.path) {
-        if (expected.includes(cert.pin)) {
-          matchedPin = cert.pin;
-          break;
-        }
-      }
+    const matched = findPin(proven, expected);
+    if (matched) {
+      if (matched.path !== proven.path) base.chain = matched.path.map(toPeerPin);
+      return withBase(base, { ok: true, outcome: 'pinned', enforced, matchedPin: matched.pin, expectedPins: expected, error: undefined, violation: false });
     }
-    if (matchedPin !== null) {
-      return withBase(base, { ok: true, outcome: 'pinned', enforced, matchedPin, expectedPins: expected, error: undefined, violation: false });
-    }
-    const detail = proven.anchored ? undefined : 'the chain could not be proven to a trust anchor';
+    const detail = proven.anchored
+      ? proven.exhausted ? proven.problem : undefined
+      : `the chain could not be proven to a trust anchor: ${proven.problem ?? 'no valid path'}`;
     const error = new PinMismatchError(name, base.chain, [...expected], detail);
     return withBase(base, { ok: !enforced, outcome: 'mismatch', enforced, matchedPin: null, expectedPins: expected, error, violation: true });
   }

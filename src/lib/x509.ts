@@ -42,6 +42,8 @@ export function parseDistinguishedName(text: string): NameAttribute[] {
 }
 
 function encodeName(text: string): Uint8Array {
+  // An empty subject is legal for a leaf named by its subjectAltName (RFC 5280 4.1.2.6).
+  if (text === '') return der.seq();
   const rdns = parseDistinguishedName(text).reverse().map(({ type, value }) =>
     der.set(der.seq(der.oid(ATTRIBUTE_OIDS[type]!), type === 'C' ? der.printableString(value) : der.utf8String(value))),
   );
@@ -112,6 +114,12 @@ export interface CertificateOptions {
   serial?: Uint8Array;
   /** Leave out the subject/authority key identifiers, as some real CAs still do. */
   omitKeyIdentifiers?: boolean;
+  /** Replaces the leaf's extendedKeyUsage (serverAuth, clientAuth) with these OIDs; `[]` leaves it out. */
+  extKeyUsage?: string[];
+  /** For a CA: false gives a keyUsage without keyCertSign (a CA that must not issue certificates). */
+  keyCertSign?: boolean;
+  /** RFC 5280 4.2.1.10 dNSName subtrees, for a CA. */
+  nameConstraints?: { permittedDns?: string[]; excludedDns?: string[] };
 }
 
 /** Builds and signs an X.509 v3 certificate. */
@@ -127,18 +135,30 @@ export function createCertificate(options: CertificateOptions): { certificate: X
   if (options.ca) {
     const constraint = options.pathLength === undefined ? [der.boolean(true)] : [der.boolean(true), der.integer(options.pathLength)];
     extensions.push(extension('2.5.29.19', true, der.seq(...constraint)));
-    extensions.push(extension('2.5.29.15', true, Uint8Array.of(0x03, 0x02, 0x01, 0x06)));
+    // keyCertSign | cRLSign, or cRLSign alone.
+    extensions.push(extension('2.5.29.15', true, options.keyCertSign === false ? Uint8Array.of(0x03, 0x02, 0x01, 0x02) : Uint8Array.of(0x03, 0x02, 0x01, 0x06)));
+    const { permittedDns = [], excludedDns = [] } = options.nameConstraints ?? {};
+    const subtrees = (names: string[]): Uint8Array[] => names.map((name) => der.seq(der.tlv(0x82, Buffer.from(name, 'latin1'))));
+    if (permittedDns.length + excludedDns.length > 0) {
+      const parts = [
+        ...(permittedDns.length ? [der.tlv(0xa0, ...subtrees(permittedDns))] : []),
+        ...(excludedDns.length ? [der.tlv(0xa1, ...subtrees(excludedDns))] : []),
+      ];
+      extensions.push(extension('2.5.29.30', true, der.seq(...parts)));
+    }
   } else {
     extensions.push(extension('2.5.29.19', true, der.seq()));
     const usage = options.publicKey.asymmetricKeyType === 'rsa' ? 0xa0 : 0x80;
     extensions.push(extension('2.5.29.15', true, Uint8Array.of(0x03, 0x02, 0x05, usage)));
-    extensions.push(extension('2.5.29.37', false, der.seq(der.oid('1.3.6.1.5.5.7.3.1'), der.oid('1.3.6.1.5.5.7.3.2'))));
+    const eku = options.extKeyUsage ?? ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2'];
+    if (eku.length > 0) extensions.push(extension('2.5.29.37', false, der.seq(...eku.map((o) => der.oid(o)))));
   }
   const altNames = [
     ...(options.dnsNames ?? []).map((name) => der.tlv(0x82, Buffer.from(name, 'latin1'))),
     ...(options.ipAddresses ?? []).map((ip) => der.tlv(0x87, ipBytes(ip))),
   ];
-  if (altNames.length > 0) extensions.push(extension('2.5.29.17', false, der.seq(...altNames)));
+  // With an empty subject the subjectAltName is the only name, and must be critical (RFC 5280 4.2.1.6).
+  if (altNames.length > 0) extensions.push(extension('2.5.29.17', options.subject === '', der.seq(...altNames)));
   if (!options.omitKeyIdentifiers) {
     extensions.push(extension('2.5.29.14', false, der.octetString(keyIdentifier(options.publicKey))));
     extensions.push(extension('2.5.29.35', false, der.seq(der.tlv(0x80, keyIdentifier(signingKey)))));
