@@ -87,7 +87,7 @@ export function fingerprintOf(text: string, ca?: Uint8Array): string {
  */
 export function followPinFile(options: FollowOptions): PinFileFollower {
   const debounceMs = validDelay(options.debounceMs, 100, 'debounceMs');
-  const maxWaitMs = Math.max(debounceMs, validDelay(options.maxWaitMs, 500, 'maxWaitMs'));
+  const maxWaitMs = validDelay(options.maxWaitMs, 500, 'maxWaitMs');
   const reportedPath = options.reportedPath ?? options.path;
   let applied: string | undefined;
   let started = false;
