@@ -334,6 +334,9 @@ function follow(state: PinFileState, onReload: () => void): void {
   }
 }
 
+/** `--import certpin/register` (or `--require`, `-r`, `=`) in NODE_OPTIONS. */
+const BARE_HOOK = /(^|\s)(--import|--require|-r)(?:=|\s+)certpin\/register(?=\s|$)/g;
+
 /** An argument as Node's NODE_OPTIONS parser reads it: in double quotes, `\\` and `"` escaped. */
 const quoted = (value: string): string => `"${value.replace(/[\\"]/g, '\\$&')}"`;
 
@@ -355,10 +358,10 @@ const quoted = (value: string): string => `"${value.replace(/[\\"]/g, '\\$&')}"`
  */
 function pinWorkersAndChildren(path: string): void {
   process.env.CERTPIN_CONFIG = path;
-  const options = process.env.NODE_OPTIONS ?? '';
-  if (!options.includes('certpin/register') && !options.includes(REGISTER_FILE)) {
-    process.env.NODE_OPTIONS = `${options} --import ${quoted(pathToFileURL(REGISTER_FILE).href)}`.trim();
-  }
+  const url = pathToFileURL(REGISTER_FILE).href;
+  // A bare `certpin/register` resolves from the child's folder, which may have no certpin: name the file.
+  const options = (process.env.NODE_OPTIONS ?? '').replace(BARE_HOOK, (_match, lead: string, flag: string) => `${lead}${flag} ${quoted(flag === '--import' ? url : REGISTER_FILE)}`);
+  process.env.NODE_OPTIONS = options.includes(url) || options.includes(REGISTER_FILE) ? options : `${options} --import ${quoted(url)}`.trim();
   const OriginalWorker = workerThreads.Worker;
   const withHook = (given: WorkerOptions = {}): WorkerOptions => {
     if (given.env === workerThreads.SHARE_ENV) {
@@ -370,6 +373,9 @@ function pinWorkersAndChildren(path: string): void {
     const env: NodeJS.Dict<string> = { ...((given.env as NodeJS.Dict<string> | null | undefined) ?? process.env) };
     env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --require ${quoted(REGISTER_FILE)}`.trim();
     env.CERTPIN_CONFIG = path;
+    // The process trusts NODE_EXTRA_CA_CERTS whatever a worker's env says (OpenSSL reads it once per
+    // process); certpin's chain prover reads it from process.env, so the worker must see it too.
+    if (env.NODE_EXTRA_CA_CERTS === undefined && process.env.NODE_EXTRA_CA_CERTS !== undefined) env.NODE_EXTRA_CA_CERTS = process.env.NODE_EXTRA_CA_CERTS;
     return { ...given, env };
   };
   class Worker extends OriginalWorker {
