@@ -9,6 +9,19 @@
  * 24. That one export is replaced, so pins hold whichever agent or dispatcher does the pooling, also
  * one installed with `setGlobalDispatcher` after this hook ran.
  *
+ * The hook reaches the threads and processes the application starts (see {@link pinWorkersAndChildren}):
+ * every `Worker` loads it, and it adds itself to `process.env.NODE_OPTIONS` (and makes
+ * `CERTPIN_CONFIG` absolute) so that child Node processes inherit it. A child given an environment
+ * without them is not pinned.
+ *
+ * `settings.caFile` is the trust store of every connection, to pinned and unpinned hosts. The pin file
+ * is followed however it is replaced, a Kubernetes `..data` symlink swap included (pinfile/follow.ts).
+ *
+ * @example
+ * ```sh
+ * CERTPIN_CONFIG=/etc/myapp/pins.json node --import certpin/register app.js
+ * ```
+ *
  * This module has no top-level await, so that the CommonJS entry can `require()` it.
  * @packageDocumentation
  */
