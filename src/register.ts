@@ -71,6 +71,8 @@ const REGISTERED = Symbol.for('certpin.register');
 const READ_ERRORS: Record<string, string> = { ENOENT: 'no such file', EISDIR: 'it is a folder', EACCES: 'permission denied' };
 /** This module's own file, which workers and child processes load too (see {@link pinWorkersAndChildren}). */
 const REGISTER_FILE = fileURLToPath(import.meta.url);
+/** Key of the worker environment data holding the pin file in force: `{ path, text }`. */
+const IN_FORCE = 'certpin/register: pin file in force';
 
 /** One line on stderr and a non-zero exit: a process that was asked to be pinned never runs unpinned. */
 function refuseToStart(message: string): never {
@@ -135,6 +137,8 @@ class PinFileState {
   apply(loaded: Loaded): void {
     this.#policy?.update(loaded.config);
     this.#loaded = loaded;
+    // A worker started from now on begins with these pins, even if the file turned invalid since.
+    workerThreads.setEnvironmentData(IN_FORCE, { path: this.path, text: loaded.text });
   }
 }
 
@@ -324,7 +328,7 @@ function policyChanged(hostname: string): CertpinError {
  * swap): a valid new version is applied and every open connection re-checked; an invalid one is
  * reported once per distinct content as a `CertpinWarning`, and the last valid pins stay in force.
  */
-function follow(state: PinFileState, onReload: () => void): void {
+function follow(state: PinFileState, onReload: () => void, readNow: boolean): void {
   try {
     const follower = followPinFile({
       path: state.path,
@@ -341,7 +345,7 @@ function follow(state: PinFileState, onReload: () => void): void {
       },
       warningDetail: 'certpin/register keeps the last valid pin file in force.',
     });
-    follower.start(state.fingerprint);
+    follower.start(state.fingerprint, readNow);
   } catch (error) {
     process.emitWarning(`certpin: cannot follow ${state.path} for changes: ${(error as Error).message}`, { type: 'CertpinWarning' });
   }
@@ -407,9 +411,13 @@ function register(): void {
     refuseToStart('CERTPIN_CONFIG is not set: certpin/register needs it to name the pin file to enforce, e.g. CERTPIN_CONFIG=/etc/myapp/pins.json');
   }
   const path = resolve(configured);
+  // A worker starts with the pins its parent has in force (the file may have turned invalid since,
+  // and the parent keeps its last valid pins), then reads the file itself.
+  const inherited = workerThreads.isMainThread ? undefined : (workerThreads.getEnvironmentData(IN_FORCE) as { path: string; text: string } | undefined);
+  const inheritedText = inherited?.path === path ? inherited.text : undefined;
   let loaded: Loaded;
   try {
-    loaded = readPinFileSync(path);
+    loaded = readPinFileSync(path, inheritedText);
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
     refuseToStart(
@@ -419,8 +427,9 @@ function register(): void {
     );
   }
   const state = new PinFileState(path, loaded);
+  workerThreads.setEnvironmentData(IN_FORCE, { path, text: loaded.text });
   pinWorkersAndChildren(path);
-  follow(state, install(state));
+  follow(state, install(state), inheritedText !== undefined);
   registry[REGISTERED] = path;
 }
 

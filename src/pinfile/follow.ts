@@ -53,9 +53,9 @@ export interface FollowOptions {
 export interface PinFileFollower {
   /**
    * Starts reading on events, from the file in force (its fingerprint). Events seen before (the watch
-   * starts first, so that a change during the first read is not missed) lead to a read now.
+   * starts first, so that a change during the first read is not missed), or `readNow`, lead to a read now.
    */
-  start(fingerprint: string): void;
+  start(fingerprint: string, readNow?: boolean): void;
   /** Reads the file now and applies it if it changed; resolves to whether it did, rejects (unreported) if invalid. */
   check(): Promise<boolean>;
   /** Stops following. Idempotent. */
@@ -65,7 +65,8 @@ export interface PinFileFollower {
 /** setTimeout fires after 1 ms for delays above 2^31-1 ms (NODE-TLS-NOTES 18). */
 const MAX_DELAY_MS = 2 ** 31 - 1;
 
-function validDelay(value: number | undefined, fallback: number, name: string): number {
+/** Throws a TypeError unless `value` is undefined or a usable delay. */
+export function checkDelay(value: number | undefined, name: string, fallback = 0): number {
   const delay = value ?? fallback;
   if (typeof delay !== 'number' || !(delay >= 0 && delay <= MAX_DELAY_MS)) {
     throw new TypeError(`${name} must be a number of milliseconds from 0 to ${MAX_DELAY_MS}, got ${String(value)}`);
@@ -86,8 +87,8 @@ export function fingerprintOf(text: string, ca?: Uint8Array): string {
  * @throws the error of `fs.watch` when the folder cannot be watched
  */
 export function followPinFile(options: FollowOptions): PinFileFollower {
-  const debounceMs = validDelay(options.debounceMs, 100, 'debounceMs');
-  const maxWaitMs = validDelay(options.maxWaitMs, 500, 'maxWaitMs');
+  const debounceMs = checkDelay(options.debounceMs, 'debounceMs', 100);
+  const maxWaitMs = checkDelay(options.maxWaitMs, 'maxWaitMs', 500);
   const reportedPath = options.reportedPath ?? options.path;
   let applied: string | undefined;
   let started = false;
@@ -180,10 +181,10 @@ export function followPinFile(options: FollowOptions): PinFileFollower {
     report(`watch ${error.message}`, new Error(`certpin: stopped following ${reportedPath}: ${error.message}`, { cause: error }));
     close();
   });
-  const start = (fingerprint: string): void => {
+  const start = (fingerprint: string, readNow = false): void => {
     applied = fingerprint;
     started = true;
-    if (missed || quietTimer !== undefined) fire();
+    if (readNow || missed || quietTimer !== undefined) fire();
   };
   return { start, check: () => readAndApply(false), close };
 }

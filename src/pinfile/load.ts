@@ -5,7 +5,7 @@ import { PinPolicy, type PolicyOptions } from '../policy.js';
 import type { CaInput, PolicyConfig, ValidatedConfig } from '../config.js';
 import { CertpinError } from '../errors.js';
 import { readCertificates } from '../pem.js';
-import { fingerprintOf, followPinFile, type PinFileFollower } from './follow.js';
+import { checkDelay, fingerprintOf, followPinFile, type PinFileFollower } from './follow.js';
 import { parsePinFile } from './store.js';
 
 /**
@@ -96,6 +96,7 @@ export class PinFilePolicy extends PinPolicy {
 
 /** A pin file's text turned into the policy it means, with the CA bundle it names. @internal */
 export interface PinFileConfig {
+  readonly text: string;
   readonly config: PolicyConfig;
   readonly validated: ValidatedConfig;
   /** The bytes of the bundle named by `settings.caFile`, when the file names one. */
@@ -116,7 +117,7 @@ export function pinFileConfig(fullPath: string, text: string, label: string = fu
   const { ca: _notPartOfTheFormat, ...config } = document as PolicyConfig;
   const caFile = config.settings?.caFile;
   if (caFile === undefined) {
-    return { config: callerCa === undefined ? config : { ...config, ca: callerCa }, validated, caFileBytes: undefined, fingerprint: fingerprintOf(text) };
+    return { text, config: callerCa === undefined ? config : { ...config, ca: callerCa }, validated, caFileBytes: undefined, fingerprint: fingerprintOf(text) };
   }
   if (typeof caFile !== 'string' || caFile === '') {
     throw new CertpinError('ERR_CERTPIN_INVALID_CONFIG', `${label}: settings.caFile: expected the path of a PEM bundle, got ${JSON.stringify(caFile)}`);
@@ -132,7 +133,7 @@ export function pinFileConfig(fullPath: string, text: string, label: string = fu
   } catch (error) {
     throw new CertpinError('ERR_CERTPIN_INVALID_CONFIG', `${label}: settings.caFile: cannot use ${caPath}: ${(error as Error).message}`, { cause: error });
   }
-  return { config: { ...config, ca }, validated, caFileBytes: ca, fingerprint: fingerprintOf(text, ca) };
+  return { text, config: { ...config, ca }, validated, caFileBytes: ca, fingerprint: fingerprintOf(text, ca) };
 }
 
 /**
@@ -159,6 +160,8 @@ export function pinFileConfig(fullPath: string, text: string, label: string = fu
 export async function loadPolicy(path: string, options: LoadPolicyOptions = {}): Promise<PinFilePolicy> {
   if (typeof path !== 'string' || path === '') throw new TypeError('loadPolicy expects the path of a pin file');
   if (options.onError !== undefined && typeof options.onError !== 'function') throw new TypeError('onError must be a function');
+  checkDelay(options.debounceMs, 'debounceMs');
+  checkDelay(options.maxWaitMs, 'maxWaitMs');
   const fullPath = resolve(path);
   const policyOptions: PolicyOptions = options.onViolation === undefined ? {} : { onViolation: options.onViolation };
   const read = (text: string): PinFileConfig => pinFileConfig(fullPath, text, path, options.ca);

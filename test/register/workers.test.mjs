@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makePki } from '../support/pki.mjs';
-import { makeAppDir, pinsFor, runToEnd, startSite } from './fixtures/harness.mjs';
+import { makeAppDir, pinsFor, runToEnd, startApp, startSite } from './fixtures/harness.mjs';
 
 const pki = await makePki();
 const WAYS = [
@@ -68,4 +68,20 @@ describe('certpin/register in worker threads and child processes', () => {
       assert.equal(mitm.bytesReceived(), 0, 'the MITM received application bytes');
     });
   }
+
+  test('a worker started while the pin file is invalid runs with the pins its parent keeps in force', async (t) => {
+    const mitm = await startSite([pki.rogueLeaf, pki.rogueIntermediate]);
+    t.after(() => mitm.close());
+    const running = await startApp(app);
+    t.after(async () => {
+      await running.stop();
+      app.writePins(await pinsFor(['localhost']));
+    });
+    app.writePins('{ "version": 1, "hosts": ');
+    await running.nextEvent('error');
+    assert.deepEqual(await running.request('worker', good.url), { id: 1, ok: true, status: 200, body: 'ok' }, 'the worker did not start pinned');
+    const refused = await running.request('worker', mitm.url);
+    assert.equal(refused.code, 'ERR_CERTPIN_MISMATCH', JSON.stringify(refused));
+    assert.equal(mitm.bytesReceived(), 0);
+  });
 });
