@@ -11,7 +11,6 @@
  * @internal
  * @packageDocumentation
  */
-import { createHash } from 'node:crypto';
 import { channel } from 'node:diagnostics_channel';
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -74,11 +73,12 @@ export function checkDelay(value: number | undefined, name: string, fallback = 0
   return delay;
 }
 
-const digest = (text: string): string => createHash('sha256').update(text).digest('base64');
-
-/** A fingerprint of a pin file's text and, when it names one, of its CA bundle's bytes. */
+/**
+ * What identifies a pin file's content: its text and, when it names one, its CA bundle's bytes. The
+ * content itself, not a hash of it: comparing strings is cheaper than a first hash at start-up.
+ */
 export function fingerprintOf(text: string, ca?: Uint8Array): string {
-  return ca === undefined ? digest(text) : `${digest(text)} ${createHash('sha256').update(ca).digest('base64')}`;
+  return ca === undefined ? text : `${text}\u0000${Buffer.from(ca).toString('base64')}`;
 }
 
 /**
@@ -133,7 +133,7 @@ export function followPinFile(options: FollowOptions): PinFileFollower {
         prepared = options.prepare(text);
       } catch (error) {
         const err = error instanceof Error ? error : new Error(String(error));
-        if (quiet) report(`${digest(text)} ${err.message}`, err);
+        if (quiet) report(`${text}\u0000${err.message}`, err);
         throw err;
       }
       failed = undefined;
