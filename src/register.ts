@@ -380,7 +380,8 @@ function pinWorkersAndChildren(path: string): void {
   const options = (process.env.NODE_OPTIONS ?? '').replace(BARE_HOOK, (_match, lead: string, flag: string) => `${lead}${flag} ${quoted(flag === '--import' ? url : REGISTER_FILE)}`);
   process.env.NODE_OPTIONS = options.includes(url) || options.includes(REGISTER_FILE) ? options : `${options} --import ${quoted(url)}`.trim();
   const OriginalWorker = workerThreads.Worker;
-  const withHook = (given: WorkerOptions = {}): WorkerOptions => {
+  const withHook = (options: WorkerOptions | null | undefined): WorkerOptions => {
+    const given = options ?? {};
     if (given.env === workerThreads.SHARE_ENV) {
       // Node reads an environment's NODE_OPTIONS for a worker only when it is given an env of its own.
       // If process.execArgv holds a flag no worker accepts, this throws ERR_WORKER_INVALID_EXEC_ARGV:
@@ -396,7 +397,7 @@ function pinWorkersAndChildren(path: string): void {
     return { ...given, env };
   };
   class Worker extends OriginalWorker {
-    constructor(filename: string | URL, options?: WorkerOptions) {
+    constructor(filename: string | URL, options?: WorkerOptions | null) {
       super(filename, withHook(options));
     }
   }
