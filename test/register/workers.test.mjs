@@ -15,9 +15,12 @@ const WAYS = [
   'worker execArgv []',
   'worker eval, env {}',
   'worker eval, SHARE_ENV',
+  'worker in a worker',
   'spawn(process.execPath)',
   "spawn('node')",
   'spawn, cwd /',
+  'fork',
+  'exec (a shell)',
 ];
 
 describe('certpin/register in worker threads and child processes', () => {
