@@ -3,7 +3,9 @@
 // it anyway: a pin revoked by the update is refused at once, with zero bytes sent.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { kubeletVolume } from '../support/kubelet.mjs';
 import { makePki } from '../support/pki.mjs';
 import { makeAppDir, pinsFor, startApp, startSite } from './fixtures/harness.mjs';
@@ -55,5 +57,25 @@ describe('certpin/register with the pin file in a ConfigMap volume', () => {
     await running.nextEvent('reload');
     assert.equal((await running.request('https.get', site.url)).code, 'ERR_CERTPIN_MISMATCH');
     assert.equal(running.stderr().match(/CertpinWarning/g)?.length, 1, running.stderr());
+  });
+
+  test('an update is applied while an application writes into the folder without pause', async (t) => {
+    const volume = kubeletVolume(join(app.dir, 'config-busy'), { 'pins.json': await pinsFor(['localhost']) });
+    const running = await startApp(app, { env: { CERTPIN_CONFIG: volume.path('pins.json') } });
+    t.after(() => running.stop());
+    const revoked = await pinsFor(['localhost']);
+    revoked.hosts.localhost.pins = [pki.intermediate2.pin, pki.rogueIntermediate.pin];
+    volume.update({ 'pins.json': revoked });
+    let reloaded = false;
+    const reload = running.nextEvent('reload', 30_000).then(() => { reloaded = true; });
+    // A log line every few ms: the debounce alone (100 ms of quiet) would wait for the burst to end.
+    let writes = 0;
+    while (!reloaded && writes < 3000) {
+      appendFileSync(volume.path('app.log'), `line ${writes++}\n`);
+      await sleep(2); // the pace of the burst, not a wait for something to happen
+    }
+    await reload;
+    assert.ok(writes < 3000, `no reload during ${writes} writes`);
+    assert.equal((await running.request('https.get', site.url)).code, 'ERR_CERTPIN_MISMATCH');
   });
 });
