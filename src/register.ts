@@ -56,7 +56,7 @@ interface ConnectionState {
   readonly hardened: boolean;
   readonly names: readonly string[];
   /** For a connection left to standard validation: the pin file's `caFile` bundle it was validated with. */
-  readonly trust?: Buffer | undefined;
+  trust?: Buffer | undefined;
   socket?: TLSSocket;
   /** Set once certpin verified the connection, or resumed a session it had verified. */
   verified?: Verified;
@@ -219,6 +219,7 @@ function install(state: PinFileState): () => void {
     const callerCheck = options.checkServerIdentity as IdentityCheck | undefined;
     // With a caFile the bundle is the trust store of unpinned hosts too, as a policy `ca` is in the
     // transports; a secureContext would bring its own roots, so the context is built from the options.
+    connection.trust = state.ca;
     const trust: ConnectionOptions = {};
     if (connection.trust !== undefined) {
       trust.ca = connection.trust;
@@ -243,8 +244,7 @@ function install(state: PinFileState): () => void {
   function pinnedConnect(this: unknown, ...args: unknown[]): TLSSocket {
     const [options, callback] = normalizeConnectArgs(args);
     const names = candidateNames(options);
-    const governed = names.some((name) => state.governs(name));
-    const connection: ConnectionState = { hardened: governed, names, trust: governed ? undefined : state.ca };
+    const connection: ConnectionState = { hardened: names.some((name) => state.governs(name)), names };
     const final = connection.hardened ? hardened(options, connection) : passThrough(options, connection);
     const socket = callback === undefined ? originalConnect.call(this, final) : originalConnect.call(this, final, callback);
     connection.socket = socket;
