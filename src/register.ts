@@ -9,21 +9,35 @@
  * 24. That one export is replaced, so pins hold whichever agent or dispatcher does the pooling, also
  * one installed with `setGlobalDispatcher` after this hook ran.
  *
+ * The hook reaches the threads and processes the application starts (see {@link pinWorkersAndChildren}):
+ * every `Worker` loads it, and it adds itself to `process.env.NODE_OPTIONS` (and makes
+ * `CERTPIN_CONFIG` absolute) so that child Node processes inherit it. A child given an environment
+ * without them is not pinned.
+ *
+ * `settings.caFile` is the trust store of every connection, to pinned and unpinned hosts. The pin file
+ * is followed however it is replaced, a Kubernetes `..data` symlink swap included (pinfile/follow.ts).
+ *
+ * @example
+ * ```sh
+ * CERTPIN_CONFIG=/etc/myapp/pins.json node --import certpin/register app.js
+ * ```
+ *
  * This module has no top-level await, so that the CommonJS entry can `require()` it.
  * @packageDocumentation
  */
-import { channel } from 'node:diagnostics_channel';
-import { readFileSync, watch, writeSync, type FSWatcher } from 'node:fs';
+import { readFileSync, writeSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
-import { basename, dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import tls, { type ConnectionOptions, type PeerCertificate, type TLSSocket } from 'node:tls';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import workerThreads, { type WorkerOptions } from 'node:worker_threads';
 import { candidatesFromLegacy } from './chain.js';
-import { warnExpiredPins, type CaInput, type PolicyConfig, type ValidatedConfig } from './config.js';
+import type { CaInput } from './config.js';
 import { CertpinError } from './errors.js';
 import { normalizeHostname } from './hosts.js';
-import { readCertificates } from './pem.js';
 import { PinPolicy } from './policy.js';
-import { parsePinFile } from './pinfile/store.js';
+import { followPinFile } from './pinfile/follow.js';
+import { pinFileConfig, type PinFileConfig } from './pinfile/load.js';
 import { hardenTlsOptions, storeFor } from './transports/tls.js';
 
 type IdentityCheck = (hostname: string, cert: PeerCertificate) => Error | undefined;
@@ -43,6 +57,8 @@ interface Verified {
 interface ConnectionState {
   readonly hardened: boolean;
   readonly names: readonly string[];
+  /** For a connection left to standard validation: the pin file's `caFile` bundle it was validated with. */
+  trust?: Buffer | undefined;
   socket?: TLSSocket;
   /** Set once certpin verified the connection, or resumed a session it had verified. */
   verified?: Verified;
@@ -51,15 +67,14 @@ interface ConnectionState {
 }
 
 /** A pin file read and validated, with the trust store it names (if any). */
-interface Loaded {
-  readonly text: string;
-  readonly config: PolicyConfig;
-  readonly validated: ValidatedConfig;
-}
+type Loaded = PinFileConfig;
 
 const REGISTERED = Symbol.for('certpin.register');
 const READ_ERRORS: Record<string, string> = { ENOENT: 'no such file', EISDIR: 'it is a folder', EACCES: 'permission denied' };
-const pinFileChannel = channel('certpin:pinfile');
+/** This module's own file, which workers and child processes load too (see {@link pinWorkersAndChildren}). */
+const REGISTER_FILE = fileURLToPath(import.meta.url);
+/** Key of the worker environment data holding the pin file in force: `{ path, text }`. */
+const IN_FORCE = 'certpin/register: pin file in force';
 
 /** One line on stderr and a non-zero exit: a process that was asked to be pinned never runs unpinned. */
 function refuseToStart(message: string): never {
@@ -73,23 +88,7 @@ function refuseToStart(message: string): never {
  * it the process's own trust store applies: Node's roots and `NODE_EXTRA_CA_CERTS`.
  */
 function readPinFileSync(path: string, text = readFileSync(path, 'utf8')): Loaded {
-  const { document, validated } = parsePinFile(path, text);
-  warnExpiredPins(validated, path);
-  const { ca: _notPartOfTheFormat, ...config } = document as PolicyConfig;
-  const caFile = config.settings?.caFile;
-  if (caFile === undefined) return { text, config, validated };
-  if (typeof caFile !== 'string' || caFile === '') {
-    throw new CertpinError('ERR_CERTPIN_INVALID_CONFIG', `${path}: settings.caFile: expected the path of a PEM bundle, got ${JSON.stringify(caFile)}`);
-  }
-  const caPath = resolve(dirname(path), caFile);
-  let ca: Buffer;
-  try {
-    ca = readFileSync(caPath);
-    if (readCertificates(ca, caPath).length === 0) throw new Error('it holds no certificate');
-  } catch (error) {
-    throw new CertpinError('ERR_CERTPIN_INVALID_CONFIG', `${path}: settings.caFile: cannot use ${caPath}: ${(error as Error).message}`, { cause: error });
-  }
-  return { text, config: { ...config, ca }, validated };
+  return pinFileConfig(path, text);
 }
 
 /**
@@ -107,8 +106,13 @@ class PinFileState {
     this.#loaded = loaded;
   }
 
-  get text(): string {
-    return this.#loaded.text;
+  get fingerprint(): string {
+    return this.#loaded.fingerprint;
+  }
+
+  /** The pin file's `caFile` bundle: "trust only this CA", for every connection of the process. */
+  get ca(): Buffer | undefined {
+    return this.#loaded.caFileBytes;
   }
 
   get policy(): PinPolicy {
@@ -135,6 +139,8 @@ class PinFileState {
   apply(loaded: Loaded): void {
     this.#policy?.update(loaded.config);
     this.#loaded = loaded;
+    // A worker started from now on begins with these pins, even if the file turned invalid since.
+    workerThreads.setEnvironmentData(IN_FORCE, { path: this.path, text: loaded.text });
   }
 }
 
@@ -217,8 +223,17 @@ function install(state: PinFileState): () => void {
 
   const passThrough = (options: ConnectionOptions, connection: ConnectionState): ConnectionOptions => {
     const callerCheck = options.checkServerIdentity as IdentityCheck | undefined;
+    // With a caFile the bundle is the trust store of unpinned hosts too, as a policy `ca` is in the
+    // transports; a secureContext would bring its own roots, so the context is built from the options.
+    connection.trust = state.ca;
+    const trust: ConnectionOptions = {};
+    if (connection.trust !== undefined) {
+      trust.ca = connection.trust;
+      trust.secureContext = undefined;
+    }
     return {
       ...options,
+      ...trust,
       // The host was not pinned when the connection started; if a reload pinned it since, refuse.
       checkServerIdentity: (hostname, cert) => {
         if (state.governs(hostname)) {
@@ -263,11 +278,15 @@ function install(state: PinFileState): () => void {
 
   /** After a reload: every open connection must pass the new policy, or is closed (G2). */
   const recheckConnections = (): void => {
+    const ca = state.ca;
     for (const [socket, connection] of live) {
       if (socket.destroyed) continue;
       const name = connection.names.find((n) => state.governs(n));
       if (!connection.hardened) {
         if (name !== undefined) closeSocket(socket, becamePinned(name));
+        else if (connection.trust === undefined ? ca !== undefined : ca === undefined || !ca.equals(connection.trust)) {
+          closeSocket(socket, trustChanged(connection.names[0] ?? 'the host'));
+        }
         continue;
       }
       const verified = connection.verified;
@@ -296,6 +315,13 @@ function becamePinned(hostname: string): CertpinError {
   );
 }
 
+function trustChanged(hostname: string): CertpinError {
+  return new CertpinError(
+    'ERR_CERTPIN_MISMATCH',
+    `certpin: the pin file's trust store (settings.caFile) changed and the connection to ${hostname} was validated with another; the connection was closed, retry it`,
+  );
+}
+
 function policyChanged(hostname: string): CertpinError {
   return new CertpinError(
     'ERR_CERTPIN_MISMATCH',
@@ -304,48 +330,84 @@ function policyChanged(hostname: string): CertpinError {
 }
 
 /**
- * Follows the pin file: its folder is watched (pin files are replaced by rename), a valid new version
- * is applied and every open connection re-checked; an invalid one is reported once as a
- * `CertpinWarning` and the last valid pins stay in force. The watcher keeps no process alive.
+ * Follows the pin file (see pinfile/follow.ts: any event in its folder, so also a Kubernetes `..data`
+ * swap): a valid new version is applied and every open connection re-checked; an invalid one is
+ * reported once per distinct content as a `CertpinWarning`, and the last valid pins stay in force.
  */
-function follow(state: PinFileState, onReload: () => void): FSWatcher | undefined {
-  const name = basename(state.path);
-  const reported = new Set<string>();
-  let timer: NodeJS.Timeout | undefined;
-  const reload = (): void => {
-    timer = undefined;
-    let loaded: Loaded;
-    try {
-      const text = readFileSync(state.path, 'utf8');
-      if (text === state.text) return;
-      loaded = readPinFileSync(state.path, text);
-    } catch (error) {
-      const message = (error as Error).message;
-      if (pinFileChannel.hasSubscribers) pinFileChannel.publish({ path: state.path, event: 'error', error });
-      if (!reported.has(message)) {
-        reported.add(message);
-        process.emitWarning(message, { type: 'CertpinWarning', detail: 'certpin/register keeps the last valid pin file in force.' });
-      }
-      return;
-    }
-    reported.clear();
-    state.apply(loaded);
-    onReload();
-    if (pinFileChannel.hasSubscribers) pinFileChannel.publish({ path: state.path, event: 'reload', version: state.version });
-  };
+function follow(state: PinFileState, onReload: () => void, readNow: boolean): void {
   try {
-    const watcher = watch(dirname(state.path), { persistent: false }, (_event, filename) => {
-      if (filename !== null && filename !== name) return;
-      if (timer !== undefined) clearTimeout(timer);
-      timer = setTimeout(reload, 100);
-      timer.unref();
+    const follower = followPinFile({
+      path: state.path,
+      prepare: (text) => {
+        const loaded = readPinFileSync(state.path, text);
+        return {
+          fingerprint: loaded.fingerprint,
+          apply: () => {
+            state.apply(loaded);
+            onReload();
+            return state.version;
+          },
+        };
+      },
+      warningDetail: 'certpin/register keeps the last valid pin file in force.',
     });
-    watcher.on('error', (error) => process.emitWarning(`certpin: stopped following ${state.path}: ${error.message}`, { type: 'CertpinWarning' }));
-    return watcher;
+    follower.start(state.fingerprint, readNow);
   } catch (error) {
     process.emitWarning(`certpin: cannot follow ${state.path} for changes: ${(error as Error).message}`, { type: 'CertpinWarning' });
-    return undefined;
   }
+}
+
+/** `--import certpin/register` (or `--require`, `-r`, `=`) in NODE_OPTIONS. */
+const BARE_HOOK = /(^|\s)(--import|--require|-r)(?:=|\s+)certpin\/register(?=\s|$)/g;
+
+/** An argument as Node's NODE_OPTIONS parser reads it: in double quotes, `\\` and `"` escaped. */
+const quoted = (value: string): string => `"${value.replace(/[\\"]/g, '\\$&')}"`;
+
+/**
+ * Extends the hook to the threads and processes the application starts (SPEC G8, NODE-TLS-NOTES 15).
+ *
+ * Workers have their own copies of the built-in modules, so the hook must run in each. `--require`
+ * preloads do run in every worker, but `--import` ones only in workers started from a file or URL:
+ * an `eval: true` worker runs as a classic script, without the ES module loader's start-up step that
+ * imports the `--import` list (Node 20, 22 and 24 alike). And a worker given `execArgv` gets no
+ * inherited flag at all. So `Worker` becomes a subclass giving every worker `--require <this file>`
+ * in the NODE_OPTIONS of its `env`, which Node parses for a worker whatever its `execArgv`; a worker
+ * sharing the process's environment (`SHARE_ENV`) gets it in `execArgv` instead.
+ *
+ * Child processes: `spawn(process.execPath, …)` gets none of its parent's command-line flags (`fork`
+ * passes `execArgv`), but inherits the environment. So the hook adds itself to the process's own
+ * `NODE_OPTIONS` (as if the process had been started with `NODE_OPTIONS=--import certpin/register`)
+ * and makes `CERTPIN_CONFIG` absolute, so a child in another folder reads the same file.
+ */
+function pinWorkersAndChildren(path: string): void {
+  process.env.CERTPIN_CONFIG = path;
+  const url = pathToFileURL(REGISTER_FILE).href;
+  // A bare `certpin/register` resolves from the child's folder, which may have no certpin: name the file.
+  const options = (process.env.NODE_OPTIONS ?? '').replace(BARE_HOOK, (_match, lead: string, flag: string) => `${lead}${flag} ${quoted(flag === '--import' ? url : REGISTER_FILE)}`);
+  process.env.NODE_OPTIONS = options.includes(url) || options.includes(REGISTER_FILE) ? options : `${options} --import ${quoted(url)}`.trim();
+  const OriginalWorker = workerThreads.Worker;
+  const withHook = (options: WorkerOptions | null | undefined): WorkerOptions => {
+    const given = options ?? {};
+    if (given.env === workerThreads.SHARE_ENV) {
+      // Node reads an environment's NODE_OPTIONS for a worker only when it is given an env of its own.
+      // If process.execArgv holds a flag no worker accepts, this throws ERR_WORKER_INVALID_EXEC_ARGV:
+      // loud, never an unpinned worker. Giving the worker `execArgv` (or its own env) avoids it.
+      return { ...given, execArgv: [...(given.execArgv ?? process.execArgv), '--require', REGISTER_FILE] };
+    }
+    const env: NodeJS.Dict<string> = { ...((given.env as NodeJS.Dict<string> | null | undefined) ?? process.env) };
+    env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --require ${quoted(REGISTER_FILE)}`.trim();
+    env.CERTPIN_CONFIG = path;
+    // The process trusts NODE_EXTRA_CA_CERTS whatever a worker's env says (OpenSSL reads it once per
+    // process); certpin's chain prover reads it from process.env, so the worker must see it too.
+    if (env.NODE_EXTRA_CA_CERTS === undefined && process.env.NODE_EXTRA_CA_CERTS !== undefined) env.NODE_EXTRA_CA_CERTS = process.env.NODE_EXTRA_CA_CERTS;
+    return { ...given, env };
+  };
+  class Worker extends OriginalWorker {
+    constructor(filename: string | URL, options?: WorkerOptions | null) {
+      super(filename, withHook(options));
+    }
+  }
+  workerThreads.Worker = Worker;
 }
 
 function register(): void {
@@ -356,9 +418,13 @@ function register(): void {
     refuseToStart('CERTPIN_CONFIG is not set: certpin/register needs it to name the pin file to enforce, e.g. CERTPIN_CONFIG=/etc/myapp/pins.json');
   }
   const path = resolve(configured);
+  // A worker starts with the pins its parent has in force (the file may have turned invalid since,
+  // and the parent keeps its last valid pins), then reads the file itself.
+  const inherited = workerThreads.isMainThread ? undefined : (workerThreads.getEnvironmentData(IN_FORCE) as { path: string; text: string } | undefined);
+  const inheritedText = inherited?.path === path ? inherited.text : undefined;
   let loaded: Loaded;
   try {
-    loaded = readPinFileSync(path);
+    loaded = readPinFileSync(path, inheritedText);
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
     refuseToStart(
@@ -368,7 +434,9 @@ function register(): void {
     );
   }
   const state = new PinFileState(path, loaded);
-  follow(state, install(state));
+  workerThreads.setEnvironmentData(IN_FORCE, { path, text: loaded.text });
+  pinWorkersAndChildren(path);
+  follow(state, install(state), inheritedText !== undefined);
   registry[REGISTERED] = path;
 }
 

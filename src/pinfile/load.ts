@@ -1,10 +1,12 @@
-import { channel } from 'node:diagnostics_channel';
-import { watch, type FSWatcher, type Stats } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import { basename, dirname, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { PinPolicy, type PolicyOptions } from '../policy.js';
-import { warnExpiredPins, type CaInput, type PolicyConfig } from '../config.js';
-import { parsePinFile, type PinFileDocument } from './store.js';
+import { warnExpiredPins, type CaInput, type PolicyConfig, type ValidatedConfig } from '../config.js';
+import { CertpinError } from '../errors.js';
+import { readCertificates } from '../pem.js';
+import { checkDelay, fingerprintOf, followPinFile, type PinFileFollower } from './follow.js';
+import { parsePinFile } from './store.js';
 
 /**
  * Options of {@link loadPolicy}.
@@ -28,7 +30,10 @@ export interface LoadPolicyOptions extends PolicyOptions {
    * @default false
    */
   watch?: boolean;
-  /** The trust store, replacing Node's roots (PEM text, DER bytes or an array of them). */
+  /**
+   * The trust store, replacing Node's roots (PEM text, DER bytes or an array of them). A pin file can
+   * name its own instead, in `settings.caFile`; giving both is refused.
+   */
   ca?: CaInput;
   /**
    * Called when a watched file cannot be read or is invalid; the last valid policy stays in force.
@@ -40,13 +45,12 @@ export interface LoadPolicyOptions extends PolicyOptions {
   signal?: AbortSignal;
   /** Quiet time after the last change before the file is read again. @default 100 */
   debounceMs?: number;
+  /**
+   * Longest wait between a change and the read, however busy the folder is (an application logging
+   * into it): the policy follows the file within about this time. @default 500
+   */
+  maxWaitMs?: number;
 }
-
-/**
- * Messages on the `certpin:pinfile` diagnostics channel: `{ path, event: 'reload', version }` after a
- * changed file was applied, `{ path, event: 'error', error }` when it was not.
- */
-export const pinFileChannel = channel('certpin:pinfile');
 
 /**
  * A policy read from a pin file. `close()` stops watching it; `reload()` reads it again now.
@@ -90,23 +94,61 @@ export class PinFilePolicy extends PinPolicy {
   }
 }
 
-function toPolicyConfig(document: PinFileDocument, ca: CaInput | undefined): PolicyConfig {
-  // The trust store comes from the caller only: a `ca` field in the file is not part of its format.
-  const { ca: _ignored, ...config } = document;
-  return ca === undefined ? config : { ...config, ca };
+/** A pin file's text turned into the policy it means, with the CA bundle it names. @internal */
+export interface PinFileConfig {
+  readonly text: string;
+  readonly config: PolicyConfig;
+  readonly validated: ValidatedConfig;
+  /** The bytes of the bundle named by `settings.caFile`, when the file names one. */
+  readonly caFileBytes: Buffer | undefined;
+  /** Equal for equal text and bundle: what the follower compares. */
+  readonly fingerprint: string;
 }
 
-const sameFile = (a: Stats | undefined, b: Stats): boolean =>
-  a !== undefined && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
+/**
+ * Validates a pin file's text and reads the CA bundle it names in `settings.caFile`, resolved from
+ * the file's folder. The bundle replaces the roots, as `ca` does in a policy (SPEC 4): "trust only
+ * this CA", for pinned and unpinned hosts alike. `label` names the file in messages; `callerCa` is
+ * `loadPolicy`'s `ca` option, which may not be combined with a `caFile`. @internal
+ */
+export function pinFileConfig(fullPath: string, text: string, label: string = fullPath, callerCa?: CaInput): PinFileConfig {
+  const { document, validated } = parsePinFile(label, text);
+  warnExpiredPins(validated, label);
+  // The trust store is the caller's or the file's `caFile`: a `ca` field in the file is not part of its format.
+  const { ca: _notPartOfTheFormat, ...config } = document as PolicyConfig;
+  const caFile = config.settings?.caFile;
+  if (caFile === undefined) {
+    return { text, config: callerCa === undefined ? config : { ...config, ca: callerCa }, validated, caFileBytes: undefined, fingerprint: fingerprintOf(text) };
+  }
+  if (typeof caFile !== 'string' || caFile === '') {
+    throw new CertpinError('ERR_CERTPIN_INVALID_CONFIG', `${label}: settings.caFile: expected the path of a PEM bundle, got ${JSON.stringify(caFile)}`);
+  }
+  if (callerCa !== undefined) {
+    throw new CertpinError('ERR_CERTPIN_INVALID_CONFIG', `${label}: settings.caFile names a trust store and so does the ca option: give only one of them`);
+  }
+  const caPath = resolve(dirname(fullPath), caFile);
+  let ca: Buffer;
+  try {
+    ca = readFileSync(caPath);
+    if (readCertificates(ca, caPath).length === 0) throw new Error('it holds no certificate');
+  } catch (error) {
+    throw new CertpinError('ERR_CERTPIN_INVALID_CONFIG', `${label}: settings.caFile: cannot use ${caPath}: ${(error as Error).message}`, { cause: error });
+  }
+  return { text, config: { ...config, ca }, validated, caFileBytes: ca, fingerprint: fingerprintOf(text, ca) };
+}
 
 /**
  * Reads a pin file (section 8 of the spec) and builds its policy. With `watch: true` the policy
  * follows the file without a restart. Throws `ERR_CERTPIN_INVALID_CONFIG` naming the file and the
  * field at fault when the file is invalid at load time.
  *
- * The folder is watched, not the file, because pin files are replaced by rename (certpin's own writes,
- * editors, Kubernetes ConfigMaps), which a watch on the file itself stops following. The watcher does
- * not keep the process alive.
+ * `settings.caFile` (a PEM bundle, relative to the pin file's folder) is the policy's trust store: it
+ * replaces Node's roots for every host, pinned or not, as `ca` does in `createPolicy`.
+ *
+ * The folder is watched, not the file, and any change in it leads to a read: pin files are replaced by
+ * rename (certpin's own writes, editors), and Kubernetes swaps a `..data` symlink in ConfigMap and
+ * Secret volumes, which a watch on the file never sees. An unchanged file is not applied again, and an
+ * invalid one is reported once per distinct content. The watcher does not keep the process alive.
  *
  * @example
  * ```js
@@ -119,106 +161,60 @@ const sameFile = (a: Stats | undefined, b: Stats): boolean =>
 export async function loadPolicy(path: string, options: LoadPolicyOptions = {}): Promise<PinFilePolicy> {
   if (typeof path !== 'string' || path === '') throw new TypeError('loadPolicy expects the path of a pin file');
   if (options.onError !== undefined && typeof options.onError !== 'function') throw new TypeError('onError must be a function');
-  const debounceMs = options.debounceMs ?? 100;
-  if (!(debounceMs >= 0)) throw new TypeError(`debounceMs must be a number of milliseconds >= 0, got ${String(options.debounceMs)}`);
+  checkDelay(options.debounceMs, 'debounceMs');
+  checkDelay(options.maxWaitMs, 'maxWaitMs');
   const fullPath = resolve(path);
   const policyOptions: PolicyOptions = options.onViolation === undefined ? {} : { onViolation: options.onViolation };
+  const read = (text: string): PinFileConfig => pinFileConfig(fullPath, text, path, options.ca);
 
   // Watch before the first read, so a change between the two is not missed.
-  let watcher: FSWatcher | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  let pendingEvent = false;
-  const schedule = (forFile: boolean): void => {
-    pendingEvent ||= forFile;
-    if (timer !== undefined) clearTimeout(timer);
-    timer = setTimeout(() => {
-      timer = undefined;
-      const force = pendingEvent;
-      pendingEvent = false;
-      void reloadQuietly(force);
-    }, debounceMs);
-    timer.unref();
-  };
+  let follower: PinFileFollower | undefined;
+  let policy: PinFilePolicy | undefined;
+  let initial: PinFileConfig;
   if (options.watch === true && options.signal?.aborted !== true) {
-    const name = basename(fullPath);
-    watcher = watch(dirname(fullPath), { persistent: false }, (_event, filename) => schedule(filename === null || filename === name));
-  }
-
-  let lastText: string;
-  let lastStat: Stats | undefined;
-  try {
-    lastStat = await stat(fullPath);
-    lastText = await readFile(fullPath, 'utf8');
-  } catch (error) {
-    watcher?.close();
-    throw error;
-  }
-  let policy: PinFilePolicy;
-  try {
-    const file = parsePinFile(path, lastText);
-    warnExpiredPins(file.validated, path);
-    policy = new PinFilePolicy(path, toPolicyConfig(file.document, options.ca), policyOptions);
-  } catch (error) {
-    watcher?.close();
-    throw error;
-  }
-
-  const reported = new Set<string>();
-  const report = (error: Error): void => {
-    if (pinFileChannel.hasSubscribers) pinFileChannel.publish({ path, event: 'error', error });
-    if (options.onError !== undefined) {
-      try {
-        options.onError(error);
-      } catch {
-        // the policy in force must not depend on a faulty callback
-      }
-    } else if (!reported.has(error.message)) {
-      reported.add(error.message);
-      process.emitWarning(error.message, { type: 'CertpinWarning', detail: 'The last valid pin file stays in force.' });
-    }
-  };
-
-  let queue: Promise<unknown> = Promise.resolve();
-  const reloadNow = (force: boolean): Promise<boolean> => {
-    const run = queue.then(async () => {
-      const current = await stat(fullPath);
-      if (!force && sameFile(lastStat, current)) return false;
-      const text = await readFile(fullPath, 'utf8');
-      // Remember the file only once it was applied, so a failed read is retried on the next event.
-      lastStat = undefined;
-      if (text === lastText) {
-        lastStat = current;
-        return false;
-      }
-      const next = parsePinFile(path, text).document;
-      policy.update(toPolicyConfig(next, options.ca));
-      lastText = text;
-      lastStat = current;
-      reported.clear();
-      if (pinFileChannel.hasSubscribers) pinFileChannel.publish({ path, event: 'reload', version: policy.version });
-      return true;
-    });
-    queue = run.catch(() => undefined);
-    return run;
-  };
-  function reloadQuietly(force: boolean): Promise<boolean> {
-    return reloadNow(force).catch((error: unknown) => {
-      report(error instanceof Error ? error : new Error(String(error)));
-      return false;
+    follower = followPinFile({
+      path: fullPath,
+      reportedPath: path,
+      prepare: (text) => {
+        const next = read(text);
+        return {
+          fingerprint: next.fingerprint,
+          apply: () => {
+            policy!.update(next.config); // the follower starts once the policy exists
+            return policy!.version;
+          },
+        };
+      },
+      onError: options.onError,
+      warningDetail: 'The last valid pin file stays in force.',
+      debounceMs: options.debounceMs,
+      maxWaitMs: options.maxWaitMs,
     });
   }
 
-  const close = (): void => {
-    if (timer !== undefined) clearTimeout(timer);
-    timer = undefined;
-    watcher?.close();
-    watcher = undefined;
-  };
-  watcher?.on('error', (error) => {
-    report(error);
-    close();
-  });
+  try {
+    initial = read(await readFile(fullPath, 'utf8'));
+    policy = new PinFilePolicy(path, initial.config, policyOptions);
+  } catch (error) {
+    follower?.close();
+    throw error;
+  }
+  follower?.start(initial.fingerprint);
+  const close = (): void => follower?.close();
   options.signal?.addEventListener('abort', close, { once: true });
-  policy.attach(close, () => reloadNow(true));
+  const reloadNow = follower === undefined ? oneShotReload(fullPath, read, policy, initial.fingerprint) : () => follower.check();
+  policy.attach(close, reloadNow);
   return policy;
+}
+
+/** `reload()` of a policy that does not watch its file: read, compare, apply. */
+function oneShotReload(fullPath: string, read: (text: string) => PinFileConfig, policy: PinPolicy, fingerprint: string): () => Promise<boolean> {
+  let applied = fingerprint;
+  return async () => {
+    const next = read(await readFile(fullPath, 'utf8'));
+    if (next.fingerprint === applied) return false;
+    policy.update(next.config);
+    applied = next.fingerprint;
+    return true;
+  };
 }

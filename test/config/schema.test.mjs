@@ -17,6 +17,8 @@ const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
 const pki = await makePki();
 const dir = mkdtempSync(join(tmpdir(), 'certpin-schema-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
+// The bundle a settings.caFile below names: loadPolicy reads it.
+writeFileSync(join(dir, 'root.pem'), pki.root.pem);
 const HOST = 'api.example.com';
 const A = pki.intermediate.pin;
 const B = pki.intermediate2.pin;
