@@ -4,7 +4,7 @@
  * {@link NETWORK_OPTIONS} into a command's `options` and call {@link networkOptions} on its values.
  */
 import { readFileSync } from 'node:fs';
-import type { InspectOptions } from '../index.js';
+import type { InspectOptions } from '../probe.js';
 import { CertpinError } from '../errors.js';
 import { readCertificates } from '../pem.js';
 import { endpointOf, parseResolve, parseTarget, type Endpoint, type Target } from '../probe.js';

@@ -1,4 +1,4 @@
-import { addPin } from '../../index.js';
+import { addPin } from '../../pinfile/edit.js';
 import { defineCommand, UsageError } from '../command.js';
 import { configPath, hostAndPin, printEdit } from './approve.js';
 

@@ -1,4 +1,4 @@
-import { approvePin, type PinEditResult } from '../../index.js';
+import { approvePin, type PinEditResult } from '../../pinfile/edit.js';
 import { defineCommand, UsageError } from '../command.js';
 import type { Output } from '../output.js';
 

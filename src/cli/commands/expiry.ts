@@ -1,4 +1,5 @@
-import { checkExpiry, EXPIRY_EXIT_CODES, probeTargets, worstExpiryStatus, type ExpiryResult, type ExpiryStatus } from '../../index.js';
+import { checkExpiry, EXPIRY_EXIT_CODES, worstExpiryStatus, type ExpiryResult, type ExpiryStatus } from '../../ops/expiry.js';
+import { probeTargets } from '../../ops/round.js';
 import { defineCommand, UsageError } from '../command.js';
 import { NETWORK_OPTIONS, NETWORK_USAGE, networkOptions } from '../net.js';
 import { mapConcurrent, type Output } from '../output.js';

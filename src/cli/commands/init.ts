@@ -1,4 +1,4 @@
-import { initPins, type InitHostResult } from '../../index.js';
+import { initPins, type InitHostResult } from '../../pinfile/edit.js';
 import { defineCommand, UsageError } from '../command.js';
 import { NETWORK_OPTIONS, NETWORK_USAGE, networkOptions } from '../net.js';
 import type { Output } from '../output.js';

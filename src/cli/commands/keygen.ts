@@ -1,4 +1,5 @@
-import { addPin, createBackupKey, KEY_TYPES, type KeyType } from '../../index.js';
+import { createBackupKey, KEY_TYPES, type KeyType } from '../../ops/keygen.js';
+import { addPin } from '../../pinfile/edit.js';
 import { findHostKey } from '../../pinfile/store.js';
 import { defineCommand, UsageError } from '../command.js';
 import { readConfigFile } from '../pinfile.js';

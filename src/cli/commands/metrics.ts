@@ -1,6 +1,5 @@
 import { isIP } from 'node:net';
-import { collectMetrics, serveMetrics } from '../../index.js';
-import { parseDuration } from '../../ops/metrics.js';
+import { collectMetrics, parseDuration, serveMetrics } from '../../ops/metrics.js';
 import { defineCommand, UsageError, untilStopped } from '../command.js';
 import { NETWORK_OPTIONS, NETWORK_USAGE, networkOptions } from '../net.js';
 import { readConfigFile } from '../pinfile.js';

@@ -1,4 +1,4 @@
-import { inspect, type ChainEntry, type InspectResult } from '../../index.js';
+import { inspect, type ChainEntry, type InspectResult } from '../../probe.js';
 import { defineCommand, UsageError } from '../command.js';
 import { NETWORK_OPTIONS, NETWORK_USAGE, networkOptions, parseTarget } from '../net.js';
 import { mapConcurrent, type Output } from '../output.js';

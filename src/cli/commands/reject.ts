@@ -1,4 +1,4 @@
-import { rejectPin } from '../../index.js';
+import { rejectPin } from '../../pinfile/edit.js';
 import { defineCommand } from '../command.js';
 import { configPath, hostAndPin, printEdit } from './approve.js';
 

@@ -1,4 +1,4 @@
-import { rotatePins, type RotateResult } from '../../index.js';
+import { rotatePins, type RotateResult } from '../../pinfile/rotate.js';
 import { defineCommand, UsageError } from '../command.js';
 import { NETWORK_OPTIONS, NETWORK_USAGE, networkOptions } from '../net.js';
 import type { Output } from '../output.js';

@@ -1,7 +1,10 @@
 import type { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { createPolicy, parsePin, pinnedTlsOptions, type PeerPin, type PinMismatchError, type PinPolicy } from '../../index.js';
+import type { PeerPin, PinMismatchError } from '../../errors.js';
+import { parsePin } from '../../pin.js';
+import { createPolicy, type PinPolicy } from '../../policy.js';
+import { pinnedTlsOptions } from '../../transports/tls.js';
 import { connectTls, isValidationError } from '../../probe.js';
 import { defineCommand, UsageError } from '../command.js';
 import { endpointOf, NETWORK_OPTIONS, NETWORK_USAGE, networkOptions, parseServerTarget, readCaFile } from '../net.js';
