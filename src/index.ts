@@ -33,7 +33,7 @@ export { lintPolicy, lintPinFile, isPublicSuffix } from './ops/lint.js';
 export type { LintFinding, LintRule, LintOptions, LintPinFileOptions } from './ops/lint.js';
 export { exportPins, EXPORT_FORMATS } from './ops/export.js';
 export type { ExportFormat, ExportOptions, ExportResult } from './ops/export.js';
-export { collectMetrics, formatMetrics, serveMetrics } from './ops/metrics.js';
+export { collectMetrics, formatMetrics, probeMetrics, serveMetrics } from './ops/metrics.js';
 export type { MetricsOptions, MetricsServer, MetricsServerOptions } from './ops/metrics.js';
 export { probeEntries, probeTargets } from './ops/round.js';
 export type { EntryProbe, ProbeTarget, ProbeEntriesOptions } from './ops/round.js';
