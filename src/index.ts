@@ -26,6 +26,7 @@ export type { ProbeFunction } from './pinfile/targets.js';
 export { inspect } from './probe.js';
 export type { InspectResult, InspectOptions, ChainEntry, ChainRole } from './probe.js';
 export { checkExpiry, judgeExpiry, worstExpiryStatus, EXPIRY_EXIT_CODES } from './ops/expiry.js';
+export { describeExpiry, formatNagiosExpiry } from './ops/expiry.js';
 export type { ExpiryResult, ExpiryStatus, ExpiryThresholds, CheckExpiryOptions } from './ops/expiry.js';
 export { createBackupKey, KEY_TYPES } from './ops/keygen.js';
 export type { BackupKey, BackupKeyOptions, KeyType } from './ops/keygen.js';

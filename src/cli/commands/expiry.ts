@@ -1,4 +1,4 @@
-import { checkExpiry, EXPIRY_EXIT_CODES, worstExpiryStatus, type ExpiryResult, type ExpiryStatus } from '../../ops/expiry.js';
+import { checkExpiry, describeExpiry, EXPIRY_EXIT_CODES, formatNagiosExpiry, worstExpiryStatus, type ExpiryResult, type ExpiryStatus } from '../../ops/expiry.js';
 import { probeTargets } from '../../ops/round.js';
 import { defineCommand, UsageError } from '../command.js';
 import { NETWORK_OPTIONS, NETWORK_USAGE, networkOptions } from '../net.js';
@@ -10,16 +10,6 @@ function daysOption(text: string | undefined, name: string, fallback: number): n
   if (text === undefined) return fallback;
   if (!/^\d+$/.test(text)) throw new UsageError(`--${name} takes a whole number of days, got ${JSON.stringify(text)}`);
   return Number(text);
-}
-
-function describe(result: ExpiryResult): string {
-  if (result.daysLeft === null || result.notAfter === null) return result.error ?? 'no certificate';
-  const days = result.daysLeft;
-  const when = result.notAfter.replace(/\.000Z$/, 'Z');
-  const what = `${result.role ?? 'certificate'} ${result.subject ?? ''}`.trim();
-  const left = days < 0 ? 'EXPIRED' : `expires in ${days} day${days === 1 ? '' : 's'}`;
-  const untrusted = result.error !== null ? `; ${result.error}` : '';
-  return `${left} (${when}, ${what})${untrusted}`;
 }
 
 function colour(out: Output, status: ExpiryStatus): string {
@@ -43,11 +33,16 @@ TARGET is host, host:port, [v6]:port, an https:// URL (port 443 by default), or 
 
 Options:
   --warn DAYS                WARNING when fewer than DAYS whole days are left (default 30)
-  --critical DAYS            CRITICAL when fewer than DAYS whole days are left (default 7)
+  --critical DAYS            CRITICAL when fewer than DAYS whole days are left (default 7;
+                             not more than --warn)
   --config FILE              check the hosts of this pin file
   --concurrency N            probe at most N servers at once (default 8)
   --json                     print {"results":[{target, status, daysLeft, notAfter, subject, role, …}]}
 ${NETWORK_USAGE}
+
+The first line is a Nagios/Icinga plugin status line with performance data, e.g.
+  CERTPIN EXPIRY WARNING - api.example.com expires in 20 days (…) | days=20;30;7
+then one line per target.
 
 Exit status (as a Nagios plugin): 0 OK, 1 WARNING, 2 CRITICAL (also expired), 3 UNKNOWN
 (unreachable, unreadable, or a usage error). Several targets exit with the worst:
@@ -69,6 +64,7 @@ Examples:
   async run({ values, positionals, json, out }) {
     const warn = daysOption(values.warn, 'warn', 30);
     const critical = daysOption(values.critical, 'critical', 7);
+    if (warn < critical) throw new UsageError(`--warn ${warn} is smaller than --critical ${critical}: nothing could ever be a WARNING; give --warn at least ${critical}`);
     const concurrency = concurrencyOf(values.concurrency);
     if (positionals.length === 0 && values.config === undefined) throw new UsageError('give at least one TARGET, or --config pins.json');
     const options = networkOptions(values);
@@ -93,7 +89,12 @@ Examples:
       progress.done();
     }
     if (json) out.json({ results });
-    else out.lines(out.table(results.map((r) => [colour(out, r.status), r.target, describe(r)])));
+    else {
+      // Nagios and Icinga read the first line as the check's output (with perfdata after '|'); the
+      // lines after it are the long output.
+      out.line(formatNagiosExpiry(results, { warn, critical }));
+      out.lines(out.table(results.map((r) => [colour(out, r.status), r.target, describeExpiry(r)])));
+    }
     return EXPIRY_EXIT_CODES[worstExpiryStatus(results.map((r) => r.status))];
   },
 });
