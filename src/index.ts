@@ -29,6 +29,7 @@ export { checkExpiry, judgeExpiry, worstExpiryStatus, EXPIRY_EXIT_CODES } from '
 export { describeExpiry, formatNagiosExpiry } from './ops/expiry.js';
 export type { ExpiryResult, ExpiryStatus, ExpiryThresholds, CheckExpiryOptions } from './ops/expiry.js';
 export { createBackupKey, KEY_TYPES } from './ops/keygen.js';
+export { defaultPublicKeyPath } from './ops/keygen.js';
 export type { BackupKey, BackupKeyOptions, KeyType } from './ops/keygen.js';
 export { lintPolicy, lintPinFile, isPublicSuffix } from './ops/lint.js';
 export type { LintFinding, LintRule, LintOptions, LintPinFileOptions } from './ops/lint.js';

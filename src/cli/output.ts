@@ -153,4 +153,13 @@ export function createOutput({ stdout, stderr, env }: OutputOptions): Output {
   };
 }
 
+/**
+ * A message without a leading `NAME: ` when the line that shows it already starts with that name
+ * (library messages often name their target), so a line never says it twice.
+ */
+export function withoutLeadingName(message: string, names: readonly string[]): string {
+  for (const name of names) if (name !== '' && message.startsWith(`${name}: `)) return message.slice(name.length + 2);
+  return message;
+}
+
 export { mapConcurrent } from '../lib/concurrency.js';

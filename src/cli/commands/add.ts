@@ -31,7 +31,7 @@ another status, or an unreadable pin file.`,
     }
     const result = await addPin(path, host, pin, { status, ...(values.note === undefined ? {} : { note: values.note }) });
     if (json) out.json(result);
-    else printEdit(out, result);
+    else printEdit(out, result, path);
     return 0;
   },
 });
