@@ -22,11 +22,14 @@ export const NETWORK_OPTIONS = {
 /** Help text for the options above, to paste into a command's usage. */
 export const NETWORK_USAGE = `Network options:
   --ca FILE                  trust only the roots in FILE (PEM or DER), like curl --cacert
+                             (--cacert is accepted as the same option)
   --resolve HOST:PORT:ADDR   connect to ADDR for HOST:PORT (repeatable), like curl --resolve
   --servername NAME          send NAME as SNI and check the certificate against it
   --timeout MS               give up on a server after MS milliseconds (default 10000)`;
 
 export const DEFAULT_TIMEOUT = 10_000;
+/** The longest delay Node's timers keep: 2^31-1 ms. */
+export const MAX_TIMEOUT = 2 ** 31 - 1;
 
 export interface NetworkValues {
   ca?: string | undefined;
@@ -41,6 +44,11 @@ export function networkOptions(values: NetworkValues): InspectOptions & { timeou
   if (values.timeout !== undefined) {
     if (!/^\d+$/.test(values.timeout) || Number(values.timeout) <= 0) {
       throw new UsageError(`--timeout takes a positive number of milliseconds, got ${JSON.stringify(values.timeout)}`);
+    }
+    // setTimeout fires after 1 ms for anything above 2^31-1 ms (with a TimeoutOverflowWarning): a long
+    // timeout would silently become the shortest one (NODE-TLS-NOTES 18).
+    if (Number(values.timeout) > MAX_TIMEOUT) {
+      throw new UsageError(`--timeout must be at most ${MAX_TIMEOUT} ms (about 24.8 days), got ${values.timeout}`);
     }
     options.timeout = Number(values.timeout);
   }
