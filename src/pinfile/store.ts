@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { link, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { channel } from 'node:diagnostics_channel';
+import { link, lstat, open, type FileHandle, readdir, readFile, readlink, rename, stat, unlink } from 'node:fs/promises';
 import { hostname as machineName } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CertpinError } from '../errors.js';
 import { validateConfig, type HostConfig, type PinRecord, type PinStatus, type PolicyConfig, type ValidatedConfig } from '../config.js';
@@ -176,34 +177,81 @@ async function syncDirectory(dir: string): Promise<void> {
 const tempPrefix = (path: string): string => `.${basename(path)}.`;
 
 /**
+ * The file a pin file path stands for: a symlinked `pins.json` is written through to its target
+ * (SPEC 8), or the rename would replace the link with a regular file and the target would never
+ * change again. A dangling link names the file to create. Loops give up after 40 links, as the
+ * kernel does (ELOOP).
+ */
+export async function resolvePinFilePath(path: string): Promise<string> {
+  let current = path;
+  for (let hops = 0; hops < 40; hops++) {
+    let info;
+    try {
+      info = await lstat(current);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return current;
+      throw error;
+    }
+    if (!info.isSymbolicLink()) return current;
+    current = resolve(dirname(current), await readlink(current));
+  }
+  throw Object.assign(new Error(`cannot write ${path}: too many levels of symbolic links`), { code: 'ELOOP' });
+}
+
+/**
  * Replaces `path` with `text` so that a reader sees the old file or the new one, never a mix, and a
  * crash at any point leaves one of them: temporary file in the same folder (rename is atomic only
  * within a filesystem), fsync it, rename over the target, fsync the folder so the rename survives a
- * power cut.
+ * power cut. A symlink is written through to its target. The file keeps its mode, owner and group
+ * (SPEC 8): a new file is owned by whoever creates it, so a pin file owned by a service account and
+ * rewritten by root would otherwise become root's and unreadable to the service.
  */
 export async function writeFileAtomic(path: string, text: string): Promise<void> {
-  const dir = dirname(path);
-  const temp = join(dir, `${tempPrefix(path)}${process.pid}.${randomUUID().slice(0, 8)}.tmp`);
-  let mode = 0o644;
+  const target = await resolvePinFilePath(path);
+  const dir = dirname(target);
+  const temp = join(dir, `${tempPrefix(target)}${process.pid}.${randomUUID().slice(0, 8)}.tmp`);
+  let previous: { mode: number; uid: number; gid: number } | undefined;
   try {
-    mode = (await stat(path)).mode & 0o777;
+    const info = await stat(target);
+    previous = { mode: info.mode & 0o7777, uid: info.uid, gid: info.gid };
   } catch {
     // a new file
   }
+  const mode = previous?.mode ?? 0o644;
   const handle = await open(temp, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY, mode);
   try {
     try {
+      // open's mode is narrowed by the umask; the old file's mode is what must survive.
+      if (previous !== undefined) await handle.chmod(mode);
+      if (previous !== undefined) await keepOwner(handle, previous);
       await handle.writeFile(text, 'utf8');
       await handle.sync();
     } finally {
       await handle.close();
     }
-    await rename(temp, path);
+    await rename(temp, target);
   } catch (error) {
     await unlink(temp).catch(() => undefined);
     throw error;
   }
   await syncDirectory(dir);
+}
+
+/**
+ * Gives the new file the old one's owner and group. Only root may give a file away; another user
+ * may still keep a group it belongs to. What cannot be kept is left as created: the write itself
+ * matters more than the owner.
+ */
+async function keepOwner(handle: FileHandle, previous: { uid: number; gid: number }): Promise<void> {
+  const created = await handle.stat();
+  if (created.uid === previous.uid && created.gid === previous.gid) return;
+  try {
+    await handle.chown(previous.uid, previous.gid);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EPERM' && code !== 'EINVAL') throw error;
+    if (created.gid !== previous.gid) await handle.chown(-1, previous.gid).catch(() => undefined);
+  }
 }
 
 interface LockInfo {
@@ -264,14 +312,55 @@ async function isStale(lockPath: string, staleMs: number): Promise<string | unde
   const info = parseLock(text);
   const createdAt = info?.createdAt ?? mtimeMs;
   if (Date.now() - createdAt > staleMs) return text;
-  // A lock that is empty or half-written: its creator died between create and write, or is writing now.
-  if (info === undefined) return Date.now() - mtimeMs > 2000 ? text : undefined;
+  // A lock that is empty or unreadable: certpin creates locks whole (createLockFile), so its writer
+  // is not still writing it; it crashed, or the disk filled up under an older version.
+  if (info === undefined) return text;
   if (info.host === machineName() && info.pid !== process.pid && !isAlive(info.pid)) return text;
   return undefined;
 }
 
 /**
- * Takes `PATH.lock` (created with O_EXCL, holding pid, host, time and a token), breaking a stale one.
+ * What the pin file lock does, for diagnostics and tests: `{ path, event }` with `event` one of
+ * `acquired`, `waiting` (held by a live writer: retry later) and `broken` (a stale lock removed).
+ */
+export const LOCK_CHANNEL = 'certpin:pinfile-lock';
+const lockChannel = channel(LOCK_CHANNEL);
+
+/**
+ * Creates the lock file whole: its content goes to a temporary file that is then hard-linked to the
+ * lock name (link fails with EEXIST when the lock exists, atomically, as O_EXCL does). So a lock
+ * never exists empty or half-written, and an empty or unreadable one (left by a crash of an older
+ * writer, or a full disk during its write) is stale at once instead of waited on. Filesystems
+ * without hard links get O_EXCL creation.
+ */
+async function createLockFile(lockPath: string, text: string): Promise<void> {
+  const temp = `${lockPath}.${process.pid}.${randomUUID().slice(0, 8)}.new`;
+  const handle = await open(temp, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY, 0o644);
+  try {
+    try {
+      await handle.writeFile(text, 'utf8');
+    } finally {
+      await handle.close();
+    }
+    try {
+      await link(temp, lockPath);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EXDEV') throw error;
+      const direct = await open(lockPath, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY, 0o644);
+      try {
+        await direct.writeFile(text, 'utf8');
+      } finally {
+        await direct.close();
+      }
+    }
+  } finally {
+    await unlink(temp).catch(() => undefined);
+  }
+}
+
+/**
+ * Takes `PATH.lock` (created whole, holding pid, host, time and a token), breaking a stale one.
  * Returns the release function, which deletes the lock only if it is still ours.
  */
 export async function acquireLock(path: string, options: UpdateOptions = {}): Promise<() => Promise<void>> {
@@ -283,15 +372,11 @@ export async function acquireLock(path: string, options: UpdateOptions = {}): Pr
     info.createdAt = Date.now();
     const text = `${JSON.stringify(info)}\n`;
     try {
-      const handle = await open(lockPath, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY, 0o644).catch((error: NodeJS.ErrnoException) => {
+      await createLockFile(lockPath, text).catch((error: NodeJS.ErrnoException) => {
         if (error.code !== 'ENOENT') throw error;
         throw Object.assign(new Error(`cannot write ${path}: the folder ${dirname(path)} does not exist`, { cause: error }), { code: 'ENOENT' });
       });
-      try {
-        await handle.writeFile(text, 'utf8');
-      } finally {
-        await handle.close();
-      }
+      if (lockChannel.hasSubscribers) lockChannel.publish({ path, event: 'acquired' });
       return async () => {
         const current = await readFile(lockPath, 'utf8').catch(() => undefined);
         if (current === text) await unlink(lockPath).catch(() => undefined);
@@ -302,12 +387,14 @@ export async function acquireLock(path: string, options: UpdateOptions = {}): Pr
     const stale = await isStale(lockPath, staleMs);
     if (stale !== undefined) {
       await breakLock(lockPath, stale);
+      if (lockChannel.hasSubscribers) lockChannel.publish({ path, event: 'broken' });
       continue;
     }
     if (Date.now() > deadline) {
       const message = `${path}: another process holds ${lockPath} (its pid is inside); try again, or delete the lock if that process is gone`;
       throw Object.assign(new Error(message), { code: 'ELOCKED' });
     }
+    if (lockChannel.hasSubscribers) lockChannel.publish({ path, event: 'waiting' });
     await sleep(Math.min(5 + attempt * 5, 50) + Math.random() * 10);
   }
 }
@@ -321,9 +408,12 @@ async function removeOrphanTemps(path: string): Promise<void> {
   } catch {
     return;
   }
+  const lockPrefix = `${basename(path)}.lock.`;
   for (const name of names) {
-    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
-    const pid = Number(name.slice(prefix.length).split('.')[0]);
+    // and lock files that a writer killed before linking them left (createLockFile)
+    const start = name.startsWith(prefix) && name.endsWith('.tmp') ? prefix.length : name.startsWith(lockPrefix) && name.endsWith('.new') ? lockPrefix.length : -1;
+    if (start < 0) continue;
+    const pid = Number(name.slice(start).split('.')[0]);
     if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !isAlive(pid)) {
       await unlink(join(dirname(path), name)).catch(() => undefined);
     }
@@ -343,9 +433,11 @@ async function removeOrphanTemps(path: string): Promise<void> {
  * ```
  */
 export async function updatePinFile<R>(path: string, edit: (document: PinFileDocument, file: PinFile | undefined) => R | Promise<R>, options: UpdateOptions = {}): Promise<R> {
-  const release = await acquireLock(path, options);
+  // Writers through a symlink and writers of its target take the same lock.
+  const target = await resolvePinFilePath(path);
+  const release = await acquireLock(target, options);
   try {
-    await removeOrphanTemps(path);
+    await removeOrphanTemps(target);
     let file: PinFile | undefined;
     let document: PinFileDocument;
     try {
