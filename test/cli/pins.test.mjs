@@ -172,23 +172,11 @@ describe('certpin pins on servers', () => {
     assert.match(text.stdout, new RegExp(`^\\[::1\\]:${servers.v6.port}  trusted`));
   });
 
-  test('many targets run concurrently, bounded by --concurrency, in order, one failure not hiding the rest', async () => {
-    const delay = 600;
-    const proxies = await Promise.all([1, 2, 3, 4].map(() => startDelayedProxy(servers.https.port, delay)));
+  // Concurrency and streaming are proved by events in streaming.test.mjs, not by timing.
+  test('several targets in order, one failure not hiding the rest', async () => {
+    const proxies = await Promise.all([1, 2].map(() => startDelayedProxy(servers.https.port, 0)));
     try {
       const targets = proxies.map((p) => `127.0.0.1:${p.port}`);
-      let started = Date.now();
-      const parallel = await runCli(['pins', '--json', ...targets, '--ca', paths.root.cert, '--concurrency', '4']);
-      const parallelMs = Date.now() - started;
-      assert.equal(parallel.code, 0, parallel.stderr);
-      assert.deepEqual(JSON.parse(parallel.stdout).results.map((r) => r.target), targets);
-      assert.ok(parallelMs < delay * 3, `4 targets at once took ${parallelMs} ms`);
-
-      started = Date.now();
-      const serial = await runCli(['pins', '--json', ...targets, '--ca', paths.root.cert, '--concurrency', '1']);
-      assert.equal(serial.code, 0, serial.stderr);
-      assert.ok(Date.now() - started >= delay * 4, 'one at a time with --concurrency 1');
-
       const withMissing = await runCli(['pins', targets[0], join(dir, 'missing.pem'), targets[1], '--ca', paths.root.cert]);
       assert.equal(withMissing.code, 2);
       assert.equal(pinsOf(withMissing.stdout).filter((p) => p === pki.leaf.pin).length, 2, withMissing.stdout);

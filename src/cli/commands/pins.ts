@@ -1,7 +1,7 @@
 import { inspect, type ChainEntry, type InspectResult } from '../../probe.js';
 import { defineCommand, UsageError } from '../command.js';
 import { NETWORK_OPTIONS, NETWORK_USAGE, networkOptions, parseTarget } from '../net.js';
-import { mapConcurrent, type Output } from '../output.js';
+import { inOrder, mapConcurrent, type Output } from '../output.js';
 
 const DEFAULT_CONCURRENCY = 8;
 
@@ -38,23 +38,34 @@ Examples:
     const concurrency = concurrencyOf(values.concurrency);
     const progress = out.progress(positionals.length, 'pins');
     let results: InspectResult[];
+    let printed = 0;
+    // Text streams: each result is printed once it and every one before it are done.
+    const emit = inOrder<InspectResult>((result) => {
+      if (json) return;
+      if (isFailure(result)) out.note(`certpin: ${(result.error ?? '').replace(/\n+/g, ' ')}`);
+      else printResult(out, result, printed++ > 0);
+    });
     try {
       // One unreachable server or bad file must not hide the others: each failure becomes its result.
-      results = await mapConcurrent(positionals, concurrency, async (target) => {
+      results = await mapConcurrent(positionals, concurrency, async (target, index) => {
         const result = await inspect(target, options).catch((error: unknown) => failedResult(target, error));
         progress.tick(target);
+        emit(index, result);
         return result;
       });
     } finally {
       progress.done();
     }
-    const failed = results.filter((result) => result.chain.length === 0 && result.error !== null);
-    for (const result of failed) out.note(`certpin: ${(result.error ?? '').replace(/\n+/g, ' ')}`);
-    if (json) out.json({ results });
-    else results.filter((result) => !failed.includes(result)).forEach((result, i) => printResult(out, result, i > 0));
+    const failed = results.filter(isFailure);
+    if (json) {
+      for (const result of failed) out.note(`certpin: ${(result.error ?? '').replace(/\n+/g, ' ')}`);
+      out.json({ results });
+    }
     return failed.length > 0 ? 2 : 0;
   },
 });
+
+const isFailure = (result: InspectResult): boolean => result.chain.length === 0 && result.error !== null;
 
 function failedResult(target: string, error: unknown): InspectResult {
   let server: { host: string; port: number } | undefined;

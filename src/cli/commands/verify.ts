@@ -8,7 +8,7 @@ import { pinnedTlsOptions } from '../../transports/tls.js';
 import { connectTls, isValidationError } from '../../probe.js';
 import { defineCommand, UsageError } from '../command.js';
 import { endpointOf, NETWORK_OPTIONS, NETWORK_USAGE, networkOptions, parseServerTarget, readCaFile } from '../net.js';
-import { mapConcurrent, type Output } from '../output.js';
+import { inOrder, mapConcurrent, type Output } from '../output.js';
 import { readConfigFile } from '../pinfile.js';
 import { concurrencyOf } from './pins.js';
 
@@ -200,17 +200,21 @@ Examples:
 
     const progress = out.progress(jobs.length, 'verify');
     let results: VerifyResult[];
+    // Text streams: each verdict is printed once it and every one before it are done.
+    const emit = inOrder<VerifyResult>((result) => {
+      if (!json) printResult(out, result);
+    });
     try {
-      results = await mapConcurrent(jobs, concurrency, async (job) => {
+      results = await mapConcurrent(jobs, concurrency, async (job, index) => {
         const result = await verifyOne(job, policy, network);
         progress.tick(job.target);
+        emit(index, result);
         return result;
       });
     } finally {
       progress.done();
     }
     if (json) out.json({ results });
-    else for (const result of results) printResult(out, result);
     return Math.max(...results.map(exitCodeOf));
   },
 });
