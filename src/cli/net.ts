@@ -3,7 +3,9 @@
  * HOST:PORT:ADDR` (repeatable), `--servername NAME`, `--timeout MS`, and TARGET parsing. Spread
  * {@link NETWORK_OPTIONS} into a command's `options` and call {@link networkOptions} on its values.
  */
-import { readFileSync } from 'node:fs';
+import { fstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { InspectOptions } from '../probe.js';
 import { CertpinError } from '../errors.js';
 import { readCertificates } from '../pem.js';
@@ -83,4 +85,32 @@ export function parseServerTarget(text: string): { host: string; port: number; p
   const target = parseTarget(text);
   if (target.kind === 'file') throw new UsageError(`${JSON.stringify(text)} is a file; this command needs a server (host, host:port, [v6]:port or https:// URL)`);
   return target;
+}
+
+/** `-` as a TARGET: a file read from standard input (a certificate piped from openssl, say). */
+export const STDIN_TARGET = '-';
+
+/**
+ * The path to read for a TARGET: `-` is standard input, read through /dev/stdin so that it goes
+ * through the same file reader as any file. /dev/stdin cannot be opened when standard input is a
+ * socket (what Node's child_process gives a child for a pipe), so then the input is copied to a file
+ * in a private folder (0700, the file 0600), deleted when the process exits. At most one `-`:
+ * standard input can be read once.
+ */
+export function targetPath(target: string, targets: readonly string[]): string {
+  if (target !== STDIN_TARGET) return target;
+  if (targets.filter((t) => t === STDIN_TARGET).length > 1) throw new UsageError('- (standard input) can be given once');
+  if (process.platform === 'win32' || fstatSync(0).isSocket()) return stdinCopy();
+  return '/dev/stdin';
+}
+
+let stdinCopyPath: string | undefined;
+
+function stdinCopy(): string {
+  if (stdinCopyPath !== undefined) return stdinCopyPath;
+  const folder = mkdtempSync(join(tmpdir(), 'certpin-stdin-'));
+  process.once('exit', () => rmSync(folder, { recursive: true, force: true }));
+  stdinCopyPath = join(folder, 'stdin');
+  writeFileSync(stdinCopyPath, readFileSync(0), { mode: 0o600 });
+  return stdinCopyPath;
 }

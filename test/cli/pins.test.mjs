@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { createCsr } from '../../build/src/lib/x509.js';
 import { chainPem, makePki, writePki } from '../support/pki.mjs';
 import { startHttpsServer, startTlsServer } from '../support/servers.mjs';
@@ -184,5 +185,35 @@ describe('certpin pins on servers', () => {
     } finally {
       await Promise.all(proxies.map((p) => p.close()));
     }
+  });
+});
+
+describe('certpin pins - (standard input)', () => {
+  /** Runs the CLI with `input` on its standard input. */
+  const withStdin = (args, input) => new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [fileURLToPath(new URL('../../bin/certpin', import.meta.url)), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c) => (stderr += c));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input);
+  });
+
+  test('reads a file target from stdin, as a pipe from openssl gives it', async () => {
+    const result = await withStdin(['pins', '-', '--json'], chainPem(pki.leaf, pki.intermediate));
+    assert.equal(result.code, 0, result.stderr);
+    const [entry] = JSON.parse(result.stdout).results;
+    assert.equal(entry.target, '-');
+    assert.deepEqual(entry.chain.map((c) => c.pin), [pki.leaf.pin, pki.intermediate.pin]);
+    const key = await withStdin(['pins', '-'], pki.leaf.keyPem);
+    assert.equal(key.code, 0, key.stderr);
+    assert.ok(key.stdout.includes(pki.leaf.pin));
+    const twice = await withStdin(['pins', '-', '-'], pki.leaf.pem);
+    assert.equal(twice.code, 2);
+    assert.match(twice.stderr, /standard input\) can be given once/);
+    const expiry = await withStdin(['expiry', '-', '--json'], pki.leaf.pem);
+    assert.equal(JSON.parse(expiry.stdout).results[0].target, '-');
   });
 });

@@ -1,7 +1,7 @@
 import { checkExpiry, describeExpiry, EXPIRY_EXIT_CODES, formatNagiosExpiry, worstExpiryStatus, type ExpiryResult, type ExpiryStatus } from '../../ops/expiry.js';
 import { probeTargets } from '../../ops/round.js';
 import { defineCommand, UsageError } from '../command.js';
-import { NETWORK_OPTIONS, NETWORK_USAGE, networkOptions } from '../net.js';
+import { NETWORK_OPTIONS, NETWORK_USAGE, networkOptions, STDIN_TARGET, targetPath } from '../net.js';
 import { mapConcurrent, type Output } from '../output.js';
 import { readConfigFile } from '../pinfile.js';
 import { concurrencyOf } from './pins.js';
@@ -29,7 +29,8 @@ certificate is CRITICAL, with its dates shown. A chain that fails validation for
 is UNKNOWN unless its dates alone make it WARNING or CRITICAL. With --config, every host entry of
 the pin file is checked (a *. entry needs its "probeHost").
 
-TARGET is host, host:port, [v6]:port, an https:// URL (port 443 by default), or a certificate file.
+TARGET is host, host:port, [v6]:port, an https:// URL (port 443 by default), or a certificate file
+(- reads it from standard input).
 
 Options:
   --warn DAYS                WARNING when fewer than DAYS whole days are left (default 30)
@@ -77,11 +78,14 @@ Examples:
       }
       if (targets.length === 0) throw new UsageError(`${values.config} names no host that can be probed`);
     }
+    for (const target of targets) targetPath(target, targets);
     const progress = out.progress(targets.length, 'expiry');
     let results: ExpiryResult[];
     try {
       results = await mapConcurrent(targets, concurrency, async (target) => {
-        const result = await checkExpiry(target, { ...options, warn, critical });
+        const path = targetPath(target, targets);
+        const result = await checkExpiry(path, { ...options, warn, critical });
+        if (target === STDIN_TARGET) Object.assign(result, { target, error: result.error?.replaceAll(path, 'standard input') ?? null });
         progress.tick(target);
         return result;
       });
