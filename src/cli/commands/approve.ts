@@ -69,9 +69,11 @@ Exit status: 0 done, 2 a usage error, an unknown host or pin, or an unreadable p
     if (values.force !== true) {
       const { document } = await readConfigFile(path);
       const key = findHostKey(document, host);
-      const listed = key === undefined ? undefined : document.hosts[key]?.pins.find((p) => pinOf(p) === safeParsePin(pin));
+      const pins = key === undefined ? [] : document.hosts[key]?.pins ?? [];
+      const listed = pins.find((p) => pinOf(p) === safeParsePin(pin));
       if (listed !== undefined && statusOf(listed) === 'backup') {
-        throw new UsageError(`${pinOf(listed)} is a backup pin of ${key}: approving it makes it active and leaves no backup; add --force if that is what you want`);
+        const left = pins.filter((p) => statusOf(p) === 'backup').length - 1;
+        throw new UsageError(`${pinOf(listed)} is a backup pin of ${key}: approving it makes it active and leaves ${left === 0 ? 'no backup' : `${left} backup${left === 1 ? '' : 's'}`}; add --force if that is what you want`);
       }
     }
     const result = await approvePin(path, host, pin);

@@ -2,7 +2,7 @@ import type { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { PeerPin, PinMismatchError } from '../../errors.js';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { CertpinError } from '../../errors.js';
 import { readCryptoObjects } from '../../pem.js';
 import { parsePin, pinOfSpki } from '../../pin.js';
@@ -111,14 +111,22 @@ async function verifyOne(job: Job, policy: PinPolicy, network: ReturnType<typeof
  * certificate or bundle, or a CSR (every key in it).
  */
 function pinsOfOption(text: string): string[] {
-  const looksLikePins = /^(sha256\/|pin-sha256=)/i.test(text.trim());
-  if (looksLikePins) return text.split(';').map((part) => part.trim()).filter(Boolean).map((part) => parsePin(part));
+  if (!existsSync(text)) {
+    try {
+      return text.split(';').map((part) => part.trim()).filter(Boolean).map((part) => parsePin(part));
+    } catch (error) {
+      // A path that names no file reads better as that than as a malformed pin.
+      if (/[/\\]|\.(pem|crt|cer|der|key|pub|csr)$/i.test(text) && !/^(sha\d*\/|pin-sha)/i.test(text.trim())) {
+        throw new UsageError(`--pin ${JSON.stringify(text)} is neither a pin (sha256/…, sha256//…, a ;-separated list) nor a file`);
+      }
+      throw error;
+    }
+  }
   let objects;
   try {
     objects = readCryptoObjects(readFileSync(text), text);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new UsageError(`--pin ${JSON.stringify(text)} is neither a pin (sha256/…, sha256//…, a ;-separated list) nor a file`);
     if (code === 'EISDIR' || code === 'EACCES') throw new CertpinError('ERR_CERTPIN_INVALID_INPUT', `cannot read --pin ${text}: ${code === 'EISDIR' ? 'it is a directory' : 'permission denied'}`, { cause: error });
     throw error;
   }
