@@ -92,7 +92,11 @@ describe('certpin expiry', () => {
     await check(['ok', 'ok'], 0);
     const text = await expiry(target('ok'), target('warning'), down);
     assert.equal(text.code, 1);
-    const [nagios] = text.stdout.split('\n');
+    const lines = text.stdout.trimEnd().split('\n');
+    // one line per target in the order given (streamed), then the status line of the worst state
+    assert.equal(lines.length, 4);
+    assert.deepEqual(lines.slice(0, 3).map((l) => l.split(/\s+/)[0]), ['OK', 'WARNING', 'UNKNOWN']);
+    const nagios = lines[3];
     assert.match(nagios, /^CERTPIN EXPIRY WARNING - 3 targets: 1 warning, 1 unknown, 1 ok; first to expire: \S+ expires in 19 days .* \| days_127\.0\.0\.1:\d+=\d+;30;7 days_127\.0\.0\.1:\d+=19;30;7$/);
     const results = await check(['ok', 'down'], 3);
     assert.deepEqual(results.map((r) => r.status), ['ok', 'unknown']);

@@ -2,7 +2,7 @@ import { checkExpiry, describeExpiry, EXPIRY_EXIT_CODES, formatNagiosExpiry, wor
 import { probeTargets } from '../../ops/round.js';
 import { defineCommand, UsageError } from '../command.js';
 import { NETWORK_OPTIONS, NETWORK_USAGE, networkOptions, STDIN_TARGET, targetPath } from '../net.js';
-import { mapConcurrent, type Output } from '../output.js';
+import { inOrder, mapConcurrent, type Output } from '../output.js';
 import { readConfigFile } from '../pinfile.js';
 import { concurrencyOf } from './pins.js';
 
@@ -41,9 +41,10 @@ Options:
   --json                     print {"results":[{target, status, daysLeft, notAfter, subject, role, …}]}
 ${NETWORK_USAGE}
 
-The first line is a Nagios/Icinga plugin status line with performance data, e.g.
-  CERTPIN EXPIRY WARNING - api.example.com expires in 20 days (…) | days=20;30;7
-then one line per target.
+For one target, the first line is a Nagios/Icinga plugin status line with performance data, e.g.
+  CERTPIN EXPIRY WARNING - api.example.com:443 expires in 20 days (…) | days=20;30;7
+then the target's line. Several targets print one line each as it completes (in the order given),
+and the status line of the worst state, with every target's days as perfdata, comes last.
 
 Exit status (as a Nagios plugin): 0 OK, 1 WARNING, 2 CRITICAL (also expired), 3 UNKNOWN
 (unreachable, unreadable, or a usage error). Several targets exit with the worst:
@@ -80,24 +81,36 @@ Examples:
     }
     for (const target of targets) targetPath(target, targets);
     const progress = out.progress(targets.length, 'expiry');
+    const streams = !json && targets.length > 1;
+    // Several targets stream, one line each as soon as it and every earlier one are done, in columns
+    // sized from what is known up front (the state words and the targets).
+    const targetWidth = Math.max(...targets.map((t) => t.length));
+    const row = (r: ExpiryResult) => `${colour(out, r.status)}${' '.repeat(Math.max(0, 8 - r.status.length))}  ${r.target.padEnd(targetWidth)}  ${describeExpiry(r)}`;
+    const emit = inOrder<ExpiryResult>((result) => {
+      if (streams) out.line(row(result));
+    });
     let results: ExpiryResult[];
     try {
-      results = await mapConcurrent(targets, concurrency, async (target) => {
+      results = await mapConcurrent(targets, concurrency, async (target, index) => {
         const path = targetPath(target, targets);
         const result = await checkExpiry(path, { ...options, warn, critical });
         if (target === STDIN_TARGET) Object.assign(result, { target, error: result.error?.replaceAll(path, 'standard input') ?? null });
         progress.tick(target);
+        emit(index, result);
         return result;
       });
     } finally {
       progress.done();
     }
+    // Nagios and Icinga read the first line as the check's output and what follows '|' as perfdata.
+    // With one target that is the status line, then the target's line. Several targets have streamed
+    // their lines by now (CI logs show progress), so the status line, the worst state with every
+    // target's days as perfdata, comes last: Nagios takes perfdata from there too.
     if (json) out.json({ results });
+    else if (streams) out.line(formatNagiosExpiry(results, { warn, critical }));
     else {
-      // Nagios and Icinga read the first line as the check's output (with perfdata after '|'); the
-      // lines after it are the long output.
       out.line(formatNagiosExpiry(results, { warn, critical }));
-      out.lines(out.table(results.map((r) => [colour(out, r.status), r.target, describeExpiry(r)])));
+      out.lines(results.map(row));
     }
     return EXPIRY_EXIT_CODES[worstExpiryStatus(results.map((r) => r.status))];
   },
