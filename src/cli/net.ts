@@ -55,7 +55,15 @@ export function networkOptions(values: NetworkValues): InspectOptions & { timeou
     options.timeout = Number(values.timeout);
   }
   if (values.resolve !== undefined) {
-    for (const entry of values.resolve) parseResolve(entry);
+    for (const entry of values.resolve) {
+      const parsed = parseResolve(entry);
+      // curl reads * as "any host"; the library matches names exactly, so a * entry would be ignored
+      // and the connection go wherever DNS says: refuse it rather than let it quietly mean nothing.
+      if (parsed.host === '*') throw new UsageError(`--resolve ${JSON.stringify(entry)}: * as the host is not supported; name the host, e.g. api.example.com:${parsed.port}:${parsed.address}`);
+      if (/,/.test(entry.slice(entry.indexOf(':', entry.indexOf(':') + 1) + 1))) {
+        throw new UsageError(`--resolve ${JSON.stringify(entry)}: several addresses are not supported (only one would be tried); give one address`);
+      }
+    }
     options.resolve = values.resolve;
   }
   if (values.servername !== undefined) {
