@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
+import { CertpinError } from '../errors.js';
 import { validateConfig, type HostRule, type PolicyConfig, type ValidatedConfig } from '../config.js';
 import { normalizeHostname } from '../hosts.js';
 import { formatTarget } from '../pinfile/targets.js';
@@ -125,20 +126,23 @@ function parseProbeTarget(text: string): { host: string; port: number | undefine
   return { host, port };
 }
 
-/** Why a `/probe` request cannot be served: an HTTP status and a one-line reason. */
-class ProbeRequestError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
+/**
+ * Bad `/probe` targets, and the HTTP status each gets: a malformed target is the client's mistake
+ * (400); a host outside the pin file is not there to probe (404).
+ */
+const PROBE_REFUSALS = new WeakMap<Error, number>();
+
+function refuse(status: number, message: string): CertpinError {
+  const error = new CertpinError('ERR_CERTPIN_INVALID_INPUT', message);
+  PROBE_REFUSALS.set(error, status);
+  return error;
 }
 
 /**
  * Probes one target of a policy (the `/probe?target=` of {@link serveMetrics}) and returns the series
  * of the entries matching its host: the entry's pins apply, its `port` when the target names none.
- * A host that no entry matches is refused: the exporter connects only to pinned hosts. The
+ * A malformed target or a host that no entry matches is refused (`ERR_CERTPIN_INVALID_INPUT`): the
+ * exporter connects only to pinned hosts. The
  * certpin_pin_match series is left out when the probe failed.
  *
  * @example
@@ -150,14 +154,14 @@ class ProbeRequestError extends Error {
 export async function probeMetrics(config: PolicyConfig, target: string, options: InspectOptions = {}): Promise<string> {
   const validated = validateConfig(config);
   const parsed = parseProbeTarget(target);
-  if (parsed === undefined) throw new ProbeRequestError(400, `target must be HOST, HOST:PORT or [IPv6]:PORT, got ${JSON.stringify(target)}`);
+  if (parsed === undefined) throw refuse(400, `target must be HOST, HOST:PORT or [IPv6]:PORT, got ${JSON.stringify(target)}`);
   let rules: HostRule[];
   try {
     rules = [...new Set(validated.index.lookup(normalizeHostname(parsed.host)))];
   } catch {
     rules = [];
   }
-  if (rules.length === 0) throw new ProbeRequestError(404, `${parsed.host} matches no host entry of the pin file; /probe connects only to pinned hosts`);
+  if (rules.length === 0) throw refuse(404, `${parsed.host} matches no host entry of the pin file; /probe connects only to pinned hosts`);
   const port = parsed.port ?? rules.find((r) => r.port !== undefined)?.port ?? 443;
   const address = formatTarget(parsed.host, port);
   const started = performance.now();
@@ -322,7 +326,7 @@ export async function serveMetrics(options: MetricsServerOptions): Promise<Metri
       const body = await withSlot(() => probeMetrics(config, targets[0]!, timeout === undefined ? inspectOptions : { ...inspectOptions, timeout }));
       exposed(res, head, body);
     } catch (error) {
-      text(res, error instanceof ProbeRequestError ? error.status : 500, `${(error as Error).message}\n`);
+      text(res, PROBE_REFUSALS.get(error as Error) ?? 500, `${(error as Error).message}\n`);
     }
   };
 

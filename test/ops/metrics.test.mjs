@@ -233,5 +233,7 @@ describe('/probe?target= (the blackbox_exporter pattern), / and /-/healthy', () 
     const text = await probeMetrics({ hosts: { '127.0.0.1': { pins: [pki.intermediate.pin] } } }, `127.0.0.1:${port}`, { ca: pki.root.pem, timeout: 3000 });
     await assertPromtoolAccepts(text);
     assert.equal(samples(text)[`certpin_pin_match{host="127.0.0.1",target="127.0.0.1:${port}"}`], 1);
+    await assert.rejects(probeMetrics({ hosts: { '127.0.0.1': { pins: [pki.intermediate.pin] } } }, 'other.example.test'), { code: 'ERR_CERTPIN_INVALID_INPUT', message: /matches no host entry/ });
+    await assert.rejects(probeMetrics({ hosts: {} }, '/etc/passwd'), { code: 'ERR_CERTPIN_INVALID_INPUT', message: /target must be HOST/ });
   });
 });
