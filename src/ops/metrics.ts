@@ -126,6 +126,15 @@ function parseProbeTarget(text: string): { host: string; port: number | undefine
   return { host, port };
 }
 
+// A fleet scraped through /probe asks about the same pin file many times a second: validate each
+// loaded object once (a new load is a new object, so an edited file is always validated afresh).
+const VALIDATED = new WeakMap<object, ValidatedConfig>();
+function validatedOf(config: PolicyConfig): ValidatedConfig {
+  let validated = VALIDATED.get(config);
+  if (validated === undefined) VALIDATED.set(config, (validated = validateConfig(config)));
+  return validated;
+}
+
 /**
  * Bad `/probe` targets, and the HTTP status each gets: a malformed target is the client's mistake
  * (400); a host outside the pin file is not there to probe (404).
@@ -152,7 +161,7 @@ function refuse(status: number, message: string): CertpinError {
  * ```
  */
 export async function probeMetrics(config: PolicyConfig, target: string, options: InspectOptions = {}): Promise<string> {
-  const validated = validateConfig(config);
+  const validated = validatedOf(config);
   const parsed = parseProbeTarget(target);
   if (parsed === undefined) throw refuse(400, `target must be HOST, HOST:PORT or [IPv6]:PORT, got ${JSON.stringify(target)}`);
   let rules: HostRule[];
@@ -282,6 +291,21 @@ export async function serveMetrics(options: MetricsServerOptions): Promise<Metri
   const first = rounds ? refresh() : Promise.resolve();
   if (rounds) void first.then(schedule);
 
+  // One load of the policy serves the /probe requests of the next second: a fleet's scrapes arrive
+  // many at a time, and each reading the pin file again would cost more than the probe's own work.
+  let probeLoad: { at: number; config: Promise<PolicyConfig> } | undefined;
+  const loadForProbe = (): Promise<PolicyConfig> => {
+    const now = Date.now();
+    if (probeLoad === undefined || now - probeLoad.at >= 1000) {
+      const config = Promise.resolve().then(load);
+      probeLoad = { at: now, config };
+      config.catch(() => {
+        if (probeLoad?.config === config) probeLoad = undefined;
+      });
+    }
+    return probeLoad.config;
+  };
+
   // /probe requests in flight are bounded like the rounds' probes; the others wait their turn.
   let probing = 0;
   const waiting: Array<() => void> = [];
@@ -316,7 +340,7 @@ export async function serveMetrics(options: MetricsServerOptions): Promise<Metri
     const timeout = Number.isFinite(scrapeTimeout) && scrapeTimeout > 1 ? Math.min(inspectOptions.timeout ?? 10_000, (scrapeTimeout - 0.5) * 1000) : inspectOptions.timeout;
     let config: PolicyConfig;
     try {
-      config = await load();
+      config = await loadForProbe();
     } catch (error) {
       onError?.(error);
       text(res, 503, `cannot load the pin file: ${(error as Error).message}\n`);

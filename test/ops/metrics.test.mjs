@@ -228,6 +228,22 @@ describe('/probe?target= (the blackbox_exporter pattern), / and /-/healthy', () 
     assert.equal((await fetch(new URL('/nothing', server.url))).status, 404);
   });
 
+  test('concurrent /probe scrapes share one load of the pin file per second (frozen clock)', async (t) => {
+    const port = await liveServer(t, [pki.leaf, pki.intermediate]);
+    t.mock.timers.enable({ apis: ['Date'], now: Date.now() });
+    let loads = 0;
+    const config = { hosts: { '127.0.0.1': { port, pins: [pki.intermediate.pin] } } };
+    const server = await serveMetrics({ port: 0, intervalMs: 0, ca: pki.root.pem, timeout: 3000, load: () => (loads++, config) });
+    t.after(() => server.close());
+    const scrape = () => fetch(new URL('/probe?target=127.0.0.1', server.url)).then((r) => r.text());
+    const bodies = await Promise.all([1, 2, 3, 4, 5].map(scrape));
+    assert.ok(bodies.every((b) => b.includes('certpin_pin_match{host="127.0.0.1"')), bodies[0]);
+    assert.equal(loads, 1);
+    t.mock.timers.tick(1000);
+    await scrape();
+    assert.equal(loads, 2, 'a second later the pin file is read again');
+  });
+
   test('probeMetrics as a function', async (t) => {
     const port = await liveServer(t, [pki.leaf, pki.intermediate]);
     const text = await probeMetrics({ hosts: { '127.0.0.1': { pins: [pki.intermediate.pin] } } }, `127.0.0.1:${port}`, { ca: pki.root.pem, timeout: 3000 });
