@@ -9,6 +9,7 @@ import { Agent, buildConnector, request } from 'undici';
 import { createPolicy, pinnedDispatcher, spkiPin } from '../build/src/index.js';
 import { createCertificate } from '../build/src/lib/x509.js';
 import { formatRegisterStartup, measureRegisterStartup } from './register-startup.mjs';
+import { formatCliStartup, measureCliStartup } from './startup.mjs';
 
 const started = performance.now();
 const key = () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
@@ -203,4 +204,5 @@ console.log(`(${resumption}; with updates: ${updateRow})\n`);
 table(['in-process', 'median', 'target', ''], micro);
 const startupRuns = 15;
 console.log(`\n${formatRegisterStartup(measureRegisterStartup({ runs: startupRuns }), startupRuns)}\n`);
+console.log(`${formatCliStartup(measureCliStartup({ runs: startupRuns }), startupRuns)}\n`);
 console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s`);

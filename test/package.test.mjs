@@ -39,7 +39,7 @@ function cleanEnv() {
 test('npm pack publishes only bin/, build/src/, schema/, README, LICENSE and package.json', async () => {
   const { stdout } = await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, env: cleanEnv() });
   const files = JSON.parse(stdout)[0].files.map((f) => f.path);
-  const allowed = (path) => /^(bin|build\/src|schema)\//.test(path) || ['README.md', 'LICENSE', 'package.json'].includes(path);
+  const allowed = (path) => /^(bin|build\/src|schema|prometheus)\//.test(path) || ['README.md', 'LICENSE', 'package.json'].includes(path);
   assert.deepEqual(files.filter((path) => !allowed(path)), [], 'files outside the published set');
   assert.deepEqual(files.filter((path) => /(^|\/)(tests?|fixtures?|bench)(\/|\.|$)|\.test\.|\.tgz$/i.test(path)), [], 'tests, fixtures or benchmarks published');
   for (const needed of ['bin/certpin', 'build/src/index.js', 'build/src/index.d.ts', 'build/src/register.js', 'build/src/register.d.ts', 'schema/pins.schema.json', 'README.md', 'LICENSE', 'package.json']) {

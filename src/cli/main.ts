@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { GLOBAL_OPTIONS, UsageError, type Command, type CommandContext } from './command.js';
-import { COMMANDS, findCommand } from './commands/index.js';
+import { COMMANDS, findCommand, type CommandEntry } from './commands/index.js';
 import { createOutput, type Output, type OutputStream } from './output.js';
+import { nearest } from './suggest.js';
 
 export interface MainIo {
   stdout: OutputStream;
@@ -43,8 +44,23 @@ function oneLine(error: unknown): string {
 }
 
 function unknownCommand(name: string): UsageError {
-  const near = COMMANDS.filter((c) => c.name.startsWith(name.slice(0, 2))).map((c) => c.name);
+  const near = nearest(name, COMMANDS.map((c) => c.name));
   return new UsageError(`unknown command ${JSON.stringify(name)}${near.length > 0 ? ` (did you mean ${near.join(' or ')}?)` : ''}; run 'certpin help' for the list`);
+}
+
+/**
+ * curl's names for options certpin spells otherwise, so curl habits work: `--cacert` is `--ca`
+ * (both replace the default roots).
+ */
+const OPTION_ALIASES: Readonly<Record<string, string>> = { cacert: 'ca' };
+
+function applyAliases(args: readonly string[], command: Command): string[] {
+  return args.map((arg) => {
+    if (arg === '--') return arg;
+    const match = /^--([^=]+)(=.*)?$/.exec(arg);
+    const target = match ? OPTION_ALIASES[match[1]!] : undefined;
+    return target !== undefined && Object.hasOwn(command.options, target) ? `--${target}${match![2] ?? ''}` : arg;
+  });
 }
 
 /** parseArgs' own messages are long and mention JavaScript; say the same in the CLI's terms. */
@@ -53,8 +69,12 @@ function parseError(error: unknown, command: Command): UsageError {
   const message = error instanceof Error ? error.message : String(error);
   const option = /'(-[^' ]*)/.exec(message)?.[1];
   switch (code) {
-    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
-      return new UsageError(`${command.name}: unknown option ${option ?? message}`);
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION': {
+      const known = Object.keys({ ...command.options, ...GLOBAL_OPTIONS }).filter((name) => name.length > 1);
+      const near = option?.startsWith('--') ? nearest(option.slice(2).split('=')[0]!, known) : [];
+      const hint = near.length > 0 ? ` (did you mean ${near.map((n) => `--${n}`).join(' or ')}?)` : '';
+      return new UsageError(`${command.name}: unknown option ${option ?? message}${hint}`);
+    }
     case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
       return new UsageError(`${command.name}: unexpected argument ${/'([^']*)'/.exec(message)?.[1] ?? message}`);
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
@@ -67,7 +87,7 @@ function parseError(error: unknown, command: Command): UsageError {
 async function runCommand(command: Command, args: string[], out: Output, env: NodeJS.ProcessEnv): Promise<number> {
   let parsed: { values: Record<string, unknown>; positionals: string[] };
   try {
-    parsed = parseArgs({ args, options: { ...command.options, ...GLOBAL_OPTIONS }, allowPositionals: command.allowPositionals, strict: true });
+    parsed = parseArgs({ args: applyAliases(args, command), options: { ...command.options, ...GLOBAL_OPTIONS }, allowPositionals: command.allowPositionals, strict: true });
   } catch (error) {
     throw parseError(error, command);
   }
@@ -104,12 +124,13 @@ export async function main(argv: readonly string[], io: MainIo = { stdout: proce
       const topic = findCommand(rest[0]!);
       if (!topic) throw unknownCommand(rest[0]!);
       if (rest.length > 1) throw new UsageError(`help takes one command name, got ${rest.length}`);
-      out.line(topic.usage);
+      out.line((await topic.load()).usage);
       return 0;
     }
     if (first.startsWith('-')) throw new UsageError(`expected a command before ${first}; run 'certpin help' for the list`);
-    command = findCommand(first);
-    if (!command) throw unknownCommand(first);
+    const entry: CommandEntry | undefined = findCommand(first);
+    if (!entry) throw unknownCommand(first);
+    command = await entry.load();
     return await runCommand(command, rest, out, io.env);
   } catch (error) {
     const hint = error instanceof UsageError && command ? ` (see 'certpin help ${command.name}')` : '';

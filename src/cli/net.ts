@@ -3,8 +3,10 @@
  * HOST:PORT:ADDR` (repeatable), `--servername NAME`, `--timeout MS`, and TARGET parsing. Spread
  * {@link NETWORK_OPTIONS} into a command's `options` and call {@link networkOptions} on its values.
  */
-import { readFileSync } from 'node:fs';
-import type { InspectOptions } from '../index.js';
+import { fstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { InspectOptions } from '../probe.js';
 import { CertpinError } from '../errors.js';
 import { readCertificates } from '../pem.js';
 import { endpointOf, parseResolve, parseTarget, type Endpoint, type Target } from '../probe.js';
@@ -22,11 +24,14 @@ export const NETWORK_OPTIONS = {
 /** Help text for the options above, to paste into a command's usage. */
 export const NETWORK_USAGE = `Network options:
   --ca FILE                  trust only the roots in FILE (PEM or DER), like curl --cacert
+                             (--cacert is accepted as the same option)
   --resolve HOST:PORT:ADDR   connect to ADDR for HOST:PORT (repeatable), like curl --resolve
   --servername NAME          send NAME as SNI and check the certificate against it
   --timeout MS               give up on a server after MS milliseconds (default 10000)`;
 
 export const DEFAULT_TIMEOUT = 10_000;
+/** The longest delay Node's timers keep: 2^31-1 ms. */
+export const MAX_TIMEOUT = 2 ** 31 - 1;
 
 export interface NetworkValues {
   ca?: string | undefined;
@@ -42,10 +47,23 @@ export function networkOptions(values: NetworkValues): InspectOptions & { timeou
     if (!/^\d+$/.test(values.timeout) || Number(values.timeout) <= 0) {
       throw new UsageError(`--timeout takes a positive number of milliseconds, got ${JSON.stringify(values.timeout)}`);
     }
+    // setTimeout fires after 1 ms for anything above 2^31-1 ms (with a TimeoutOverflowWarning): a long
+    // timeout would silently become the shortest one (NODE-TLS-NOTES 18).
+    if (Number(values.timeout) > MAX_TIMEOUT) {
+      throw new UsageError(`--timeout must be at most ${MAX_TIMEOUT} ms (about 24.8 days), got ${values.timeout}`);
+    }
     options.timeout = Number(values.timeout);
   }
   if (values.resolve !== undefined) {
-    for (const entry of values.resolve) parseResolve(entry);
+    for (const entry of values.resolve) {
+      const parsed = parseResolve(entry);
+      // curl reads * as "any host"; the library matches names exactly, so a * entry would be ignored
+      // and the connection go wherever DNS says: refuse it rather than let it quietly mean nothing.
+      if (parsed.host === '*') throw new UsageError(`--resolve ${JSON.stringify(entry)}: * as the host is not supported; name the host, e.g. api.example.com:${parsed.port}:${parsed.address}`);
+      if (/,/.test(entry.slice(entry.indexOf(':', entry.indexOf(':') + 1) + 1))) {
+        throw new UsageError(`--resolve ${JSON.stringify(entry)}: several addresses are not supported (only one would be tried); give one address`);
+      }
+    }
     options.resolve = values.resolve;
   }
   if (values.servername !== undefined) {
@@ -75,4 +93,32 @@ export function parseServerTarget(text: string): { host: string; port: number; p
   const target = parseTarget(text);
   if (target.kind === 'file') throw new UsageError(`${JSON.stringify(text)} is a file; this command needs a server (host, host:port, [v6]:port or https:// URL)`);
   return target;
+}
+
+/** `-` as a TARGET: a file read from standard input (a certificate piped from openssl, say). */
+export const STDIN_TARGET = '-';
+
+/**
+ * The path to read for a TARGET: `-` is standard input, read through /dev/stdin so that it goes
+ * through the same file reader as any file. /dev/stdin cannot be opened when standard input is a
+ * socket (what Node's child_process gives a child for a pipe), so then the input is copied to a file
+ * in a private folder (0700, the file 0600), deleted when the process exits. At most one `-`:
+ * standard input can be read once.
+ */
+export function targetPath(target: string, targets: readonly string[]): string {
+  if (target !== STDIN_TARGET) return target;
+  if (targets.filter((t) => t === STDIN_TARGET).length > 1) throw new UsageError('- (standard input) can be given once');
+  if (process.platform === 'win32' || fstatSync(0).isSocket()) return stdinCopy();
+  return '/dev/stdin';
+}
+
+let stdinCopyPath: string | undefined;
+
+function stdinCopy(): string {
+  if (stdinCopyPath !== undefined) return stdinCopyPath;
+  const folder = mkdtempSync(join(tmpdir(), 'certpin-stdin-'));
+  process.once('exit', () => rmSync(folder, { recursive: true, force: true }));
+  stdinCopyPath = join(folder, 'stdin');
+  writeFileSync(stdinCopyPath, readFileSync(0), { mode: 0o600 });
+  return stdinCopyPath;
 }

@@ -107,17 +107,25 @@ export function createOutput({ stdout, stderr, env }: OutputOptions): Output {
   const color = colorEnabled(stdout, env);
   const style = makeStyle(color);
   const errorStyle = makeStyle(colorEnabled(stderr, env));
-  let activeBar: { clear(): void } | undefined;
+  let activeBar: { clear(): void; redraw(): void } | undefined;
   const toStderr = (text: string) => {
     activeBar?.clear();
     stderr.write(`${text}\n`);
+    activeBar?.redraw();
+  };
+  // Results stream to stdout while the bar is drawn on stderr; on one terminal they share a line, so
+  // the bar steps aside for each write and comes back under it.
+  const toStdout = (text: string) => {
+    activeBar?.clear();
+    stdout.write(text);
+    activeBar?.redraw();
   };
   return {
     color,
     style,
     errorStyle,
-    line: (text = '') => void stdout.write(`${text}\n`),
-    lines: (texts) => void (texts.length > 0 && stdout.write(`${texts.join('\n')}\n`)),
+    line: (text = '') => toStdout(`${text}\n`),
+    lines: (texts) => void (texts.length > 0 && toStdout(`${texts.join('\n')}\n`)),
     json: (value) => void stdout.write(`${JSON.stringify(value, null, 2)}\n`),
     warn: (message) => toStderr(`certpin: ${errorStyle.yellow('warning')}: ${message}`),
     note: (text) => toStderr(text),
@@ -126,21 +134,23 @@ export function createOutput({ stdout, stderr, env }: OutputOptions): Output {
       if (stderr.isTTY !== true || total < 2) return { tick() {}, done() {} };
       let count = 0;
       let finished = false;
+      let current = '';
       const clear = () => void stderr.write('\r\x1b[2K');
-      const draw = (current: string) => {
+      const draw = () => {
         const columns = stderr.columns ?? 80;
         const width = Math.max(10, Math.min(30, columns - 40));
         const filled = Math.round((count / total) * width);
         const text = `${label ? `${label} ` : ''}[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${count}/${total} ${current}`;
         stderr.write(`\r\x1b[2K${[...text].slice(0, columns - 1).join('')}`);
       };
-      activeBar = { clear };
-      draw('');
+      activeBar = { clear, redraw: draw };
+      draw();
       return {
-        tick(current = '') {
+        tick(label = '') {
           if (finished) return;
           count = Math.min(total, count + 1);
-          draw(current);
+          current = label;
+          draw();
         },
         done() {
           if (finished) return;
@@ -150,6 +160,33 @@ export function createOutput({ stdout, stderr, env }: OutputOptions): Output {
         },
       };
     },
+  };
+}
+
+/**
+ * A message without a leading `NAME: ` when the line that shows it already starts with that name
+ * (library messages often name their target), so a line never says it twice.
+ */
+export function withoutLeadingName(message: string, names: readonly string[]): string {
+  for (const name of names) if (name !== '' && message.startsWith(`${name}: `)) return message.slice(name.length + 2);
+  return message;
+}
+
+/**
+ * Streams results in input order as they complete: `push(index, value)` in any order calls `emit`
+ * for each value as soon as every earlier one has been emitted, so a log shows result i as soon as
+ * results 0..i are done, and always in the order of the command line.
+ */
+export function inOrder<T>(emit: (value: T, index: number) => void): (index: number, value: T) => void {
+  const waiting = new Map<number, T>();
+  let next = 0;
+  return (index, value) => {
+    waiting.set(index, value);
+    while (waiting.has(next)) {
+      const ready = waiting.get(next) as T;
+      waiting.delete(next);
+      emit(ready, next++);
+    }
   };
 }
 

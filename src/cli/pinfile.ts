@@ -1,4 +1,5 @@
-import { CertpinError, readPinFile, type PinFile } from '../index.js';
+import { CertpinError } from '../errors.js';
+import { readPinFile, type PinFile } from '../pinfile/store.js';
 
 /**
  * Reads the `--config` pin file of a command: a missing or unreadable file becomes one clear

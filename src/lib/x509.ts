@@ -179,8 +179,14 @@ export function createCertificate(options: CertificateOptions): { certificate: X
 }
 
 /** Builds a PKCS#10 certificate signing request signed by `privateKey`. Returns PEM. */
-export function createCsr(subject: string, privateKey: KeyObject): string {
-  const info = der.seq(der.integer(0), encodeName(subject), spkiDer(privateKey), der.tlv(0xa0));
+export function createCsr(subject: string, privateKey: KeyObject, names: { dnsNames?: readonly string[]; ipAddresses?: readonly string[] } = {}): string {
+  const altNames = [
+    ...(names.dnsNames ?? []).map((name) => der.tlv(0x82, Buffer.from(name, 'latin1'))),
+    ...(names.ipAddresses ?? []).map((ip) => der.tlv(0x87, ipBytes(ip))),
+  ];
+  // Subject alternative names travel in a PKCS#9 extensionRequest attribute (RFC 2986, RFC 2985 5.4.2).
+  const attributes = altNames.length === 0 ? [] : [der.seq(der.oid('1.2.840.113549.1.9.14'), der.set(der.seq(extension('2.5.29.17', false, der.seq(...altNames)))))];
+  const info = der.seq(der.integer(0), encodeName(subject), spkiDer(privateKey), der.tlv(0xa0, ...attributes));
   const bytes = Buffer.from(signed(info, privateKey));
   const base64 = bytes.toString('base64').replace(/.{1,64}/g, '$&\n');
   return `-----BEGIN CERTIFICATE REQUEST-----\n${base64}-----END CERTIFICATE REQUEST-----\n`;

@@ -86,7 +86,12 @@ function threshold(value: number | undefined, fallback: number, name: string): n
 
 function thresholdsOf(options: ExpiryThresholds): { warn: number; critical: number; now: number } {
   const now = options.now === undefined ? Date.now() : typeof options.now === 'number' ? options.now : options.now.getTime();
-  return { warn: threshold(options.warn, 30, 'warn'), critical: threshold(options.critical, 7, 'critical'), now };
+  const warn = threshold(options.warn, 30, 'warn');
+  const critical = threshold(options.critical, 7, 'critical');
+  // A warning threshold below the critical one could never warn: every certificate would go from OK
+  // straight to CRITICAL, which is always a mistake in the command line.
+  if (warn < critical) throw new TypeError(`warn (${warn} days) must not be smaller than critical (${critical} days)`);
+  return { warn, critical, now };
 }
 
 /**
@@ -168,4 +173,59 @@ export async function checkExpiry(target: string, options: CheckExpiryOptions = 
     result = { target, host: null, port: null, trusted: false, error: (error as Error).message, chain: [], unproven: [] };
   }
   return judgeExpiry(result, thresholds);
+}
+
+/**
+ * One result in words: when the first certificate of the chain expires, which one, and why the chain
+ * was not trusted if it was not.
+ *
+ * @example
+ * ```js
+ * describeExpiry(await checkExpiry('api.example.com')) // 'expires in 12 days (2027-01-13T00:00:00Z, intermediate CN=Example CA)'
+ * ```
+ */
+export function describeExpiry(result: ExpiryResult): string {
+  if (result.daysLeft === null || result.notAfter === null) return result.error ?? 'no certificate';
+  const days = result.daysLeft;
+  const when = result.notAfter.replace(/\.000Z$/, 'Z');
+  const what = `${result.role ?? 'certificate'} ${result.subject ?? ''}`.trim();
+  const left = days < 0 ? 'EXPIRED' : `expires in ${days} day${days === 1 ? '' : 's'}`;
+  const untrusted = result.error !== null ? `; ${result.error}` : '';
+  return `${left} (${when}, ${what})${untrusted}`;
+}
+
+/** Nagios performance data labels: quoted when needed; `'` and `=` cannot appear in them. */
+function perfLabel(text: string): string {
+  const clean = text.replace(/['=]/g, '_');
+  return /^[A-Za-z0-9_.:-]+$/.test(clean) ? clean : `'${clean}'`;
+}
+
+/**
+ * The status line of a Nagios/Icinga plugin for expiry results, what those systems read as the
+ * check's output: `CERTPIN EXPIRY STATE - text | perfdata`, the perfdata being days left with the
+ * warning and critical thresholds (`days=12;30;7`; with several targets one `days_TARGET` each). The
+ * state is the worst of the results.
+ *
+ * @example
+ * ```js
+ * import { checkExpiry, formatNagiosExpiry } from 'certpin'
+ * console.log(formatNagiosExpiry([await checkExpiry('api.example.com')], { warn: 30, critical: 7 }))
+ * // CERTPIN EXPIRY WARNING - api.example.com:443 expires in 12 days (…) | days=12;30;7
+ * ```
+ */
+export function formatNagiosExpiry(results: readonly ExpiryResult[], options: Pick<ExpiryThresholds, 'warn' | 'critical'> = {}): string {
+  const { warn, critical } = thresholdsOf(options);
+  const state = worstExpiryStatus(results.map((r) => r.status));
+  let text: string;
+  if (results.length === 1) text = `${results[0]!.target} ${describeExpiry(results[0]!)}`;
+  else {
+    const counts = (['critical', 'warning', 'unknown', 'ok'] as const).map((s) => [s, results.filter((r) => r.status === s).length] as const).filter(([, n]) => n > 0);
+    const first = [...results].filter((r) => r.daysLeft !== null).sort((a, b) => a.daysLeft! - b.daysLeft!)[0];
+    text = `${results.length} targets: ${counts.map(([s, n]) => `${n} ${s}`).join(', ')}${first ? `; first to expire: ${first.target} ${describeExpiry(first)}` : ''}`;
+  }
+  const perf = results
+    .filter((r) => r.daysLeft !== null)
+    .map((r) => `${results.length === 1 ? 'days' : perfLabel(`days_${r.target}`)}=${r.daysLeft};${warn};${critical}`);
+  // A '|' in the text would start the performance data early.
+  return `CERTPIN EXPIRY ${state.toUpperCase()} - ${text.replace(/\|/g, '/').replace(/\n/g, ' ')}${perf.length > 0 ? ` | ${perf.join(' ')}` : ''}`;
 }

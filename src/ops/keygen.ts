@@ -1,5 +1,7 @@
-import { generateKeyPair, type KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
 import { open, unlink } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { CertpinError } from '../errors.js';
 import { createCsr, parseDistinguishedName } from '../lib/x509.js';
@@ -38,8 +40,16 @@ export interface BackupKeyOptions {
   type: KeyType;
   /** Where the PKCS#8 PEM private key goes. Must not exist. */
   out: string;
-  /** Also write a CSR signed by the key, for the CA that will one day certify it. Must not exist. */
-  csr?: { path: string; subject: string } | undefined;
+  /**
+   * Also write a CSR signed by the key, for the CA that will one day certify it. Must not exist.
+   * `san`: subject alternative names it asks for, DNS names (`*.` allowed) or IP addresses.
+   */
+  csr?: { path: string; subject: string; san?: readonly string[] | undefined } | undefined;
+  /**
+   * Also write the public key (SPKI PEM) here, e.g. for `curl --pinnedpubkey FILE`, which reads a
+   * public key file and not a private one. Must not exist. {@link defaultPublicKeyPath} names one.
+   */
+  publicKeyOut?: string | undefined;
 }
 
 /**
@@ -56,6 +66,8 @@ export interface BackupKey {
   pin: string;
   keyPath: string;
   csrPath: string | null;
+  /** Where the public key PEM went, or null when none was asked for. */
+  publicKeyPath: string | null;
   type: KeyType;
 }
 
@@ -90,9 +102,16 @@ async function writeNewFile(path: string, text: string, mode: number): Promise<v
   try {
     handle = await open(path, 'wx', mode);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
       throw new CertpinError('ERR_CERTPIN_INVALID_INPUT', `${path} already exists; certpin never overwrites a file here: choose another path`, { cause: error });
     }
+    const why =
+      code === 'ENOENT' ? `the folder ${dirname(path)} does not exist; create it first` :
+      code === 'ENOTDIR' ? `${dirname(path)} is not a folder` :
+      code === 'EACCES' || code === 'EPERM' ? `permission denied in ${dirname(path)}` :
+      code === 'EISDIR' ? 'it is a folder' : undefined;
+    if (why !== undefined) throw new CertpinError('ERR_CERTPIN_INVALID_INPUT', `cannot write ${path}: ${why}`, { cause: error });
     throw error;
   }
   try {
@@ -125,17 +144,50 @@ export async function createBackupKey(options: BackupKeyOptions): Promise<Backup
     throw new TypeError(`unknown key type ${JSON.stringify(options.type)}; use one of ${KEY_TYPES.join(', ')}`);
   }
   if (options.csr) parseDistinguishedName(options.csr.subject);
+  const names = options.csr?.san === undefined ? {} : subjectAltNames(options.csr.san);
   const key = await generateKey(options.type);
   const pem = key.export({ type: 'pkcs8', format: 'pem' }) as string;
-  const csr = options.csr ? createCsr(options.csr.subject, key) : undefined;
-  await writeNewFile(options.out, pem, 0o600);
-  if (options.csr && csr !== undefined) {
-    try {
-      await writeNewFile(options.csr.path, csr, 0o644);
-    } catch (error) {
-      await unlink(options.out).catch(() => undefined);
-      throw error;
-    }
+  const csr = options.csr ? createCsr(options.csr.subject, key, names) : undefined;
+  const written: string[] = [];
+  const write = async (path: string, text: string, mode: number) => {
+    await writeNewFile(path, text, mode);
+    written.push(path);
+  };
+  try {
+    await write(options.out, pem, 0o600);
+    if (options.csr && csr !== undefined) await write(options.csr.path, csr, 0o644);
+    if (options.publicKeyOut !== undefined) await write(options.publicKeyOut, createPublicKey(key).export({ type: 'spki', format: 'pem' }) as string, 0o644);
+  } catch (error) {
+    // All or nothing: no key without the files asked for beside it.
+    for (const path of written) await unlink(path).catch(() => undefined);
+    throw error;
   }
-  return { pin: spkiPin(key), keyPath: options.out, csrPath: options.csr?.path ?? null, type: options.type };
+  return { pin: spkiPin(key), keyPath: options.out, csrPath: options.csr?.path ?? null, publicKeyPath: options.publicKeyOut ?? null, type: options.type };
+}
+
+/** DNS names and IP addresses for a CSR, each checked: a typo here would be certified as written. */
+function subjectAltNames(san: readonly string[]): { dnsNames: string[]; ipAddresses: string[] } {
+  const dnsNames: string[] = [];
+  const ipAddresses: string[] = [];
+  for (const name of san) {
+    if (isIP(name) !== 0) ipAddresses.push(name);
+    else if (/^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i.test(name) && name.length <= 253) dnsNames.push(name.toLowerCase());
+    else throw new CertpinError('ERR_CERTPIN_INVALID_INPUT', `not a DNS name or IP address for the CSR: ${JSON.stringify(name)}`);
+  }
+  return { dnsNames, ipAddresses };
+}
+
+/**
+ * Where `keygen` puts the public key of a private key file by default: beside it, `backup.key` giving
+ * `backup.pub.pem` (a `.key` or `.pem` extension is replaced, anything else gets `.pub.pem` added).
+ *
+ * @example
+ * ```js
+ * defaultPublicKeyPath('/keys/backup-2027.key') // '/keys/backup-2027.pub.pem'
+ * ```
+ */
+export function defaultPublicKeyPath(keyPath: string): string {
+  const name = basename(keyPath);
+  const stem = /\.(key|pem)$/i.test(name) ? name.replace(/\.(key|pem)$/i, '') : name;
+  return join(dirname(keyPath), `${stem}.pub.pem`);
 }

@@ -1,6 +1,10 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
-import { validateConfig, type PolicyConfig } from '../config.js';
+import { CertpinError } from '../errors.js';
+import { validateConfig, type HostRule, type PolicyConfig, type ValidatedConfig } from '../config.js';
+import { normalizeHostname } from '../hosts.js';
+import { formatTarget } from '../pinfile/targets.js';
+import { inspect, type InspectOptions, type InspectResult } from '../probe.js';
 import { probeEntries, type EntryProbe, type ProbeEntriesOptions } from './round.js';
 
 /**
@@ -40,11 +44,57 @@ function exposition(families: readonly Family[]): string {
   return `${lines.join('\n')}\n`;
 }
 
+const HELP = {
+  success: 'Whether the last probe connected and the chain passed standard validation (1) or not (0).',
+  duration: 'How long the last probe took.',
+  match:
+    'Whether the verified chain of the last probe carries a pin trusted for the host (1) or not (0), counting every entry that matches it, as pinned clients do. ' +
+    'Absent when the probe failed (certpin_probe_success 0): an outage is not a pin mismatch.',
+  expiry: 'When the first certificate of the probed chain expires, in seconds since the Unix epoch.',
+  trusted: 'Pins of the host entry that are trusted (active or backup).',
+  pending: 'Pins of the host entry waiting for review (pending_review).',
+  pinSetExpiry: 'When the pins of the host entry stop being enforced (its "expires"), in seconds since the Unix epoch.',
+  round: 'When this probe round started, in seconds since the Unix epoch.',
+} as const;
+
+/** The series of some host entries, each with the probe made for it (if any). */
+function entryFamilies(validated: ValidatedConfig, entries: ReadonlyArray<{ rule: HostRule; probe: EntryProbe | undefined }>): Family[] {
+  const family = (name: string, help: string): Family => ({ name, help, samples: [] });
+  const success = family('certpin_probe_success', HELP.success);
+  const duration = family('certpin_probe_duration_seconds', HELP.duration);
+  const match = family('certpin_pin_match', HELP.match);
+  const expiry = family('certpin_chain_earliest_expiry_timestamp_seconds', HELP.expiry);
+  const trusted = family('certpin_trusted_pins', HELP.trusted);
+  const pending = family('certpin_pending_pins', HELP.pending);
+  const pinSetExpiry = family('certpin_pin_set_expiry_timestamp_seconds', HELP.pinSetExpiry);
+  for (const { rule, probe } of entries) {
+    const host = { host: rule.key };
+    trusted.samples.push({ labels: host, value: rule.trustedPins.length });
+    pending.samples.push({ labels: host, value: rule.pins.filter((p) => p.status === 'pending_review').length });
+    if (rule.expiresAt !== undefined) pinSetExpiry.samples.push({ labels: host, value: Math.floor(rule.expiresAt / 1000) });
+    if (probe?.result == null || probe.target === null) continue;
+    const labels = { host: rule.key, target: probe.target };
+    const { result } = probe;
+    success.samples.push({ labels, value: result.trusted ? 1 : 0 });
+    duration.samples.push({ labels, value: Math.round(probe.durationMs) / 1000 });
+    if (result.trusted) {
+      // The pins a pinned client accepts for the host it connected to: every matching entry's.
+      const rules = result.host === null ? [rule] : [rule, ...validated.index.lookup(normalizeHostname(result.host))];
+      const pins = new Set(rules.flatMap((r) => r.trustedPins));
+      match.samples.push({ labels, value: result.chain.some((e) => pins.has(e.pin)) ? 1 : 0 });
+    }
+    const times = result.chain.map((e) => (e.notAfter === null ? Number.NaN : Date.parse(e.notAfter))).filter((t) => !Number.isNaN(t));
+    if (times.length > 0) expiry.samples.push({ labels, value: Math.floor(Math.min(...times) / 1000) });
+  }
+  return [success, duration, match, expiry, trusted, pending, pinSetExpiry];
+}
+
 /**
  * The Prometheus exposition of one probe round: per host entry, whether the probe succeeded (the chain
- * passed standard validation), whether its verified chain carries a trusted pin, when the first
- * certificate of the chain expires, and how many pins are trusted or pending review. Pure: the probes
- * come from {@link probeEntries}.
+ * passed standard validation), whether its verified chain carries a trusted pin (left out when the
+ * probe failed), when the first certificate of the chain expires, and how many pins are trusted or
+ * pending review. Pure: the probes come from {@link probeEntries}; with no probes, only the pin
+ * file's own series.
  *
  * @example
  * ```js
@@ -54,35 +104,85 @@ function exposition(families: readonly Family[]): string {
  * ```
  */
 export function formatMetrics(config: PolicyConfig, probes: readonly EntryProbe[], options: { now?: Date | number } = {}): string {
-  const { rules } = validateConfig(config);
+  const validated = validateConfig(config);
   const now = options.now === undefined ? Date.now() : typeof options.now === 'number' ? options.now : options.now.getTime();
-  const family = (name: string, help: string): Family => ({ name, help, samples: [] });
-  const success = family('certpin_probe_success', 'Whether the last probe connected and the chain passed standard validation (1) or not (0).');
-  const duration = family('certpin_probe_duration_seconds', 'How long the last probe took.');
-  const match = family('certpin_pin_match', 'Whether the verified chain of the last probe carries a trusted pin of the host entry (1) or not (0).');
-  const expiry = family('certpin_chain_earliest_expiry_timestamp_seconds', 'When the first certificate of the probed chain expires, in seconds since the Unix epoch.');
-  const trusted = family('certpin_trusted_pins', 'Pins of the host entry that are trusted (active or backup).');
-  const pending = family('certpin_pending_pins', 'Pins of the host entry waiting for review (pending_review).');
-  const pinSetExpiry = family('certpin_pin_set_expiry_timestamp_seconds', 'When the pins of the host entry stop being enforced (its "expires"), in seconds since the Unix epoch.');
-  const round = family('certpin_probe_round_timestamp_seconds', 'When this probe round started, in seconds since the Unix epoch.');
   const probeByEntry = new Map(probes.map((p) => [p.entry, p]));
-  for (const rule of rules) {
-    const host = { host: rule.key };
-    trusted.samples.push({ labels: host, value: rule.trustedPins.length });
-    pending.samples.push({ labels: host, value: rule.pins.filter((p) => p.status === 'pending_review').length });
-    if (rule.expiresAt !== undefined) pinSetExpiry.samples.push({ labels: host, value: Math.floor(rule.expiresAt / 1000) });
-    const probe = probeByEntry.get(rule.key);
-    if (probe?.result == null || probe.target === null) continue;
-    const labels = { host: rule.key, target: probe.target };
-    const { result } = probe;
-    success.samples.push({ labels, value: result.trusted ? 1 : 0 });
-    duration.samples.push({ labels, value: Math.round(probe.durationMs) / 1000 });
-    match.samples.push({ labels, value: result.trusted && result.chain.some((e) => rule.trustedPins.includes(e.pin)) ? 1 : 0 });
-    const times = result.chain.map((e) => (e.notAfter === null ? Number.NaN : Date.parse(e.notAfter))).filter((t) => !Number.isNaN(t));
-    if (times.length > 0) expiry.samples.push({ labels, value: Math.floor(Math.min(...times) / 1000) });
+  const families = entryFamilies(validated, validated.rules.map((rule) => ({ rule, probe: probeByEntry.get(rule.key) })));
+  families.push({ name: 'certpin_probe_round_timestamp_seconds', help: HELP.round, samples: [{ labels: {}, value: Math.floor(now / 1000) }] });
+  return exposition(families);
+}
+
+/**
+ * A `/probe` target, `HOST`, `HOST:PORT` or `[IPv6]:PORT` (blackbox_exporter's form). Parsed strictly
+ * here, never as a file: a query string must not make the exporter read or test paths.
+ */
+function parseProbeTarget(text: string): { host: string; port: number | undefined } | undefined {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9_-][A-Za-z0-9._-]*))(?::(\d{1,5}))?$/.exec(text);
+  if (!match) return undefined;
+  const host = match[1] ?? match[2]!;
+  if (match[1] !== undefined && isIP(host) !== 6) return undefined;
+  const port = match[3] === undefined ? undefined : Number(match[3]);
+  if (port !== undefined && (port < 1 || port > 65535)) return undefined;
+  return { host, port };
+}
+
+// A fleet scraped through /probe asks about the same pin file many times a second: validate each
+// loaded object once (a new load is a new object, so an edited file is always validated afresh).
+const VALIDATED = new WeakMap<object, ValidatedConfig>();
+function validatedOf(config: PolicyConfig): ValidatedConfig {
+  let validated = VALIDATED.get(config);
+  if (validated === undefined) VALIDATED.set(config, (validated = validateConfig(config)));
+  return validated;
+}
+
+/**
+ * Bad `/probe` targets, and the HTTP status each gets: a malformed target is the client's mistake
+ * (400); a host outside the pin file is not there to probe (404).
+ */
+const PROBE_REFUSALS = new WeakMap<Error, number>();
+
+function refuse(status: number, message: string): CertpinError {
+  const error = new CertpinError('ERR_CERTPIN_INVALID_INPUT', message);
+  PROBE_REFUSALS.set(error, status);
+  return error;
+}
+
+/**
+ * Probes one target of a policy (the `/probe?target=` of {@link serveMetrics}) and returns the series
+ * of the entries matching its host: the entry's pins apply, its `port` when the target names none.
+ * A malformed target or a host that no entry matches is refused (`ERR_CERTPIN_INVALID_INPUT`): the
+ * exporter connects only to pinned hosts. The
+ * certpin_pin_match series is left out when the probe failed.
+ *
+ * @example
+ * ```js
+ * import { probeMetrics } from 'certpin'
+ * const text = await probeMetrics(config, 'api.example.com:8443', { timeout: 5000 })
+ * ```
+ */
+export async function probeMetrics(config: PolicyConfig, target: string, options: InspectOptions = {}): Promise<string> {
+  const validated = validatedOf(config);
+  const parsed = parseProbeTarget(target);
+  if (parsed === undefined) throw refuse(400, `target must be HOST, HOST:PORT or [IPv6]:PORT, got ${JSON.stringify(target)}`);
+  let rules: HostRule[];
+  try {
+    rules = [...new Set(validated.index.lookup(normalizeHostname(parsed.host)))];
+  } catch {
+    rules = [];
   }
-  round.samples.push({ labels: {}, value: Math.floor(now / 1000) });
-  return exposition([success, duration, match, expiry, trusted, pending, pinSetExpiry, round]);
+  if (rules.length === 0) throw refuse(404, `${parsed.host} matches no host entry of the pin file; /probe connects only to pinned hosts`);
+  const port = parsed.port ?? rules.find((r) => r.port !== undefined)?.port ?? 443;
+  const address = formatTarget(parsed.host, port);
+  const started = performance.now();
+  let result: InspectResult;
+  try {
+    // As a URL, so that inspect() never takes the target for a file.
+    result = await inspect(`https://${address}/`, options);
+  } catch (error) {
+    result = { target: address, host: parsed.host, port, trusted: false, error: (error as Error).message, chain: [], unproven: [] };
+  }
+  const durationMs = performance.now() - started;
+  return exposition(entryFamilies(validated, rules.map((rule) => ({ rule, probe: { entry: rule.key, target: address, reason: null, result, durationMs } }))));
 }
 
 /**
@@ -116,7 +216,11 @@ export interface MetricsServerOptions extends Omit<MetricsOptions, 'now'> {
   host?: string;
   /** @default 0 (any free port) */
   port?: number;
-  /** Time between the end of one probe round and the start of the next, in milliseconds. @default 300000 */
+  /**
+   * Time between the end of one probe round and the start of the next, in milliseconds. 0: no rounds
+   * at all (a fleet scraped through `/probe`), and `/metrics` serves the pin file's own series.
+   * @default 300000
+   */
   intervalMs?: number;
   /** Gives the policy for each round: re-reading the pin file here picks up its changes. */
   load: () => PolicyConfig | Promise<PolicyConfig>;
@@ -135,7 +239,7 @@ export interface MetricsServerOptions extends Omit<MetricsOptions, 'now'> {
  * ```
  */
 export interface MetricsServer {
-  /** `http://host:port/metrics`. */
+  /** `http://host:port/metrics`; `/probe?target=HOST[:PORT]`, `/` and `/-/healthy` are beside it. */
   readonly url: string;
   readonly port: number;
   /** Runs a probe round now (after the one in progress, if any). */
@@ -147,6 +251,10 @@ export interface MetricsServer {
 /**
  * Serves `/metrics` over HTTP, probing every entry of the policy each `intervalMs`. A scrape gets the
  * exposition of the last finished round (waiting for the first one), so scrapes never cause probes.
+ * Beside it, `/probe?target=HOST[:PORT]` probes one host of the policy when scraped (blackbox_exporter's
+ * multi-target pattern: Prometheus holds the target list and shards it), `/` is a landing page and
+ * `/-/healthy` a health check. `/probe` refuses `config=` (no path from a query string is ever read)
+ * and hosts that no entry matches (the exporter is no open TLS prober).
  *
  * @example
  * ```js
@@ -157,8 +265,10 @@ export interface MetricsServer {
  */
 export async function serveMetrics(options: MetricsServerOptions): Promise<MetricsServer> {
   const { host = '127.0.0.1', port = 0, intervalMs = 300_000, load, onError, ...probeOptions } = options;
-  if (!Number.isFinite(intervalMs) || intervalMs < 1000) throw new TypeError(`intervalMs must be at least 1000, got ${JSON.stringify(intervalMs)}`);
+  if (!Number.isFinite(intervalMs) || (intervalMs !== 0 && intervalMs < 1000)) throw new TypeError(`intervalMs must be 0 (no rounds) or at least 1000, got ${JSON.stringify(intervalMs)}`);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`port must be 0-65535, got ${JSON.stringify(port)}`);
+  const { concurrency = 8, onStart: _onStart, onProbe: _onProbe, ...inspectOptions } = probeOptions;
+  const rounds = intervalMs > 0;
   let latest: string | undefined;
   let lastError: unknown;
   let timer: NodeJS.Timeout | undefined;
@@ -178,25 +288,109 @@ export async function serveMetrics(options: MetricsServerOptions): Promise<Metri
     if (closed) return;
     timer = setTimeout(() => void refresh().then(schedule), intervalMs);
   };
-  const first = refresh();
-  void first.then(schedule);
+  const first = rounds ? refresh() : Promise.resolve();
+  if (rounds) void first.then(schedule);
 
-  const server: Server = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    if (path !== '/metrics') {
-      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found: scrape /metrics\n');
+  // One load of the policy serves the /probe requests of the next second: a fleet's scrapes arrive
+  // many at a time, and each reading the pin file again would cost more than the probe's own work.
+  let probeLoad: { at: number; config: Promise<PolicyConfig> } | undefined;
+  const loadForProbe = (): Promise<PolicyConfig> => {
+    const now = Date.now();
+    if (probeLoad === undefined || now - probeLoad.at >= 1000) {
+      const config = Promise.resolve().then(load);
+      probeLoad = { at: now, config };
+      config.catch(() => {
+        if (probeLoad?.config === config) probeLoad = undefined;
+      });
+    }
+    return probeLoad.config;
+  };
+
+  // /probe requests in flight are bounded like the rounds' probes; the others wait their turn.
+  let probing = 0;
+  const waiting: Array<() => void> = [];
+  const withSlot = async <T>(fn: () => Promise<T>): Promise<T> => {
+    if (probing >= concurrency) await new Promise<void>((resolve) => waiting.push(resolve));
+    probing++;
+    try {
+      return await fn();
+    } finally {
+      probing--;
+      waiting.shift()?.();
+    }
+  };
+
+  const text = (res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8') => void res.writeHead(status, { 'content-type': type }).end(body);
+  const exposed = (res: ServerResponse, head: boolean, body: string) => void res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(head ? undefined : body);
+
+  const probe = async (url: URL, req: IncomingMessage, res: ServerResponse, head: boolean) => {
+    // An arbitrary path from a query string would let anyone who reaches the port make the exporter
+    // read files; /probe works on the pin file given at start-up, and says so.
+    if (url.searchParams.has('config')) {
+      text(res, 400, 'config= is not accepted: /probe uses the pin file the exporter was started with (a path from a query string would let any client make it read files)\n');
       return;
     }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
+    const targets = url.searchParams.getAll('target');
+    if (targets.length !== 1 || targets[0] === '') {
+      text(res, 400, 'give exactly one target: /probe?target=HOST[:PORT]\n');
+      return;
+    }
+    // Prometheus sends its scrape timeout; answering after it is pointless (blackbox_exporter does the same).
+    const scrapeTimeout = Number(req.headers['x-prometheus-scrape-timeout-seconds']);
+    const timeout = Number.isFinite(scrapeTimeout) && scrapeTimeout > 1 ? Math.min(inspectOptions.timeout ?? 10_000, (scrapeTimeout - 0.5) * 1000) : inspectOptions.timeout;
+    let config: PolicyConfig;
+    try {
+      config = await loadForProbe();
+    } catch (error) {
+      onError?.(error);
+      text(res, 503, `cannot load the pin file: ${(error as Error).message}\n`);
+      return;
+    }
+    try {
+      const body = await withSlot(() => probeMetrics(config, targets[0]!, timeout === undefined ? inspectOptions : { ...inspectOptions, timeout }));
+      exposed(res, head, body);
+    } catch (error) {
+      text(res, PROBE_REFUSALS.get(error as Error) ?? 500, `${(error as Error).message}\n`);
+    }
+  };
+
+  const server: Server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const head = req.method === 'HEAD';
+    if (req.method !== 'GET' && !head) {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' }).end('use GET\n');
+      return;
+    }
+    switch (url.pathname) {
+      case '/':
+        text(res, 200, LANDING_PAGE, 'text/html; charset=utf-8');
+        return;
+      case '/-/healthy':
+        text(res, 200, 'certpin exporter is healthy\n');
+        return;
+      case '/probe':
+        void probe(url, req, res, head).catch((error: unknown) => text(res, 500, `${(error as Error).message}\n`));
+        return;
+      case '/metrics':
+        break;
+      default:
+        text(res, 404, 'not found: scrape /metrics, or /probe?target=HOST[:PORT]\n');
+        return;
+    }
+    if (!rounds) {
+      // No rounds of our own: the pin file's series, fresh; probing is /probe's job.
+      void (async () => exposed(res, head, formatMetrics(await load(), [])))().catch((error: unknown) => {
+        onError?.(error);
+        text(res, 503, `cannot load the pin file: ${(error as Error).message}\n`);
+      });
       return;
     }
     void first.then(() => {
       if (latest === undefined) {
-        res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' }).end(`no probe round has succeeded yet: ${(lastError as Error | undefined)?.message ?? 'unknown error'}\n`);
+        text(res, 503, `no probe round has succeeded yet: ${(lastError as Error | undefined)?.message ?? 'unknown error'}\n`);
         return;
       }
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(req.method === 'HEAD' ? undefined : latest);
+      exposed(res, head, latest);
     });
   });
   await new Promise<void>((resolve, reject) => {
@@ -229,6 +423,22 @@ export async function serveMetrics(options: MetricsServerOptions): Promise<Metri
     },
   };
 }
+
+/** `/`: what node_exporter and blackbox_exporter show there, a page of links. */
+const LANDING_PAGE = `<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>certpin exporter</title></head>
+<body>
+<h1>certpin exporter</h1>
+<p>Certificate pinning of the hosts of a pin file, for Prometheus.</p>
+<ul>
+<li><a href="metrics">/metrics</a>: every host entry (probe rounds, or with no rounds the pin file's own series)</li>
+<li><a href="probe?target=api.example.com:443">/probe?target=HOST[:PORT]</a>: probe one host of the pin file now, as blackbox_exporter does</li>
+<li><a href="-/healthy">/-/healthy</a>: health check</li>
+</ul>
+</body>
+</html>
+`;
 
 const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 

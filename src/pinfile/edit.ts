@@ -1,4 +1,5 @@
 import { CertpinError } from '../errors.js';
+import { certpinCommand } from '../lib/shell.js';
 import { parsePin } from '../pin.js';
 import { parseHostPattern } from '../hosts.js';
 import { TRUSTED_STATUSES, type PinRecord, type PinStatus } from '../config.js';
@@ -51,7 +52,7 @@ function summary(host: string, entry: PinFileHost, pin: string, previous: PinSta
 function hostEntry(document: PinFileDocument, path: string, host: string): [string, PinFileHost] {
   const key = findHostKey(document, host);
   if (key === undefined) {
-    throw new CertpinError('ERR_CERTPIN_INVALID_INPUT', `${host} is not in ${path}; add it first with \`certpin init ${host} --config ${path}\``);
+    throw new CertpinError('ERR_CERTPIN_INVALID_INPUT', `${host} is not in ${path}; add it first with \`${certpinCommand('init', host, '--config', path)}\``);
   }
   return [key, document.hosts[key]!];
 }
@@ -76,7 +77,7 @@ async function setStatus(path: string, host: string, pinText: string, status: Pi
       if (index === -1) {
         throw new CertpinError(
           'ERR_CERTPIN_INVALID_INPUT',
-          `${pin} is not listed for ${key} in ${path}, so there is nothing to ${verb}; to list it, use \`certpin add ${key} ${pin} --status active|backup\``,
+          `${pin} is not listed for ${key} in ${path}, so there is nothing to ${verb}; to list it, use \`${certpinCommand('add', key, pin, '--status', 'active', '--config', path)}\` (or --status backup)`,
         );
       }
       const record = pinRecordAt(entry, index);
@@ -293,7 +294,7 @@ export async function initPins(path: string, targets: readonly string[], options
           if (TRUSTED_STATUSES.has(record.status)) action = 'unchanged';
           else {
             action = 'error';
-            error = `${chosen.pin} is listed for ${key} as ${record.status}; init does not overrule that: use \`certpin approve ${key} ${chosen.pin}\` to trust it`;
+            error = `${chosen.pin} is listed for ${key} as ${record.status}; init does not overrule that: use \`${certpinCommand('approve', key, chosen.pin, '--config', path)}\` to trust it`;
           }
         }
         return { ...result, action, error, backupMissing: !entry.pins.some((p) => statusOf(p) === 'backup') };

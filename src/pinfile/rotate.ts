@@ -1,4 +1,5 @@
 import { CertpinError } from '../errors.js';
+import { certpinCommand } from '../lib/shell.js';
 import { parseHostPattern } from '../hosts.js';
 import { TRUSTED_STATUSES } from '../config.js';
 import type { InspectOptions } from '../probe.js';
@@ -89,7 +90,7 @@ interface Planned {
   target: string;
 }
 
-function applyProbe(entry: PinFileHost, key: string, target: string, outcome: ProbeOutcome, pinLevel: 'leaf' | 'intermediate' | 'root', now: Date): RotateHostResult {
+function applyProbe(entry: PinFileHost, key: string, target: string, outcome: ProbeOutcome, pinLevel: 'leaf' | 'intermediate' | 'root', now: Date, path: string): RotateHostResult {
   const stamp = now.toISOString();
   entry.lastChecked = stamp;
   if (outcome.kind !== 'trusted') return { host: key, action: 'error', pin: null, message: outcome.message, target };
@@ -133,7 +134,7 @@ function applyProbe(entry: PinFileHost, key: string, target: string, outcome: Pr
       action: 'new_pin_detected',
       pin: pending,
       target,
-      message: `${why}: ${pending} (${subjectOf(pending)}) is pending review; check it, then \`certpin approve ${key} ${pending}\` or \`certpin reject ${key} ${pending}\``,
+      message: `${why}: ${pending} (${subjectOf(pending)}) is pending review; check it, then \`${certpinCommand('approve', key, pending, '--config', path)}\` or \`${certpinCommand('reject', key, pending, '--config', path)}\``,
     };
   }
   return { host: key, action: 'no_change', pin: trusted, target, message: `pinned by ${trusted} (${subjectOf(trusted ?? '')})` };
@@ -181,7 +182,7 @@ export async function rotatePins(path: string, options: RotateOptions = {}): Pro
     ? Object.keys(file.document.hosts)
     : options.hosts.map((host) => {
       const key = findHostKey(file.document, host);
-      if (key === undefined) throw new CertpinError('ERR_CERTPIN_INVALID_INPUT', `${host} is not in ${path}; add it with \`certpin init ${host} --config ${path}\``);
+      if (key === undefined) throw new CertpinError('ERR_CERTPIN_INVALID_INPUT', `${host} is not in ${path}; add it with \`${certpinCommand('init', host, '--config', path)}\``);
       return key;
     });
   const planned: Planned[] = [];
@@ -213,7 +214,7 @@ export async function rotatePins(path: string, options: RotateOptions = {}): Pro
           results.push({ host: key, action: 'error', pin: null, target, message: `${key} was removed from ${path} while it was being checked` });
           return;
         }
-        results.push(applyProbe(entry, key, target, outcome, settings.pinLevel, now));
+        results.push(applyProbe(entry, key, target, outcome, settings.pinLevel, now, path));
         if (outcome.kind === 'trusted') expired.push(...expireUnseen(entry, key, new Set(outcome.result.chain.map((c) => c.pin)), now, days));
       });
       return { results, expired };

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { link, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { channel } from 'node:diagnostics_channel';
+import { link, lstat, open, type FileHandle, readdir, readFile, readlink, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname as machineName } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CertpinError } from '../errors.js';
 import { validateConfig, type HostConfig, type PinRecord, type PinStatus, type PolicyConfig, type ValidatedConfig } from '../config.js';
@@ -177,34 +178,81 @@ async function syncDirectory(dir: string): Promise<void> {
 const tempPrefix = (path: string): string => `.${basename(path)}.`;
 
 /**
+ * The file a pin file path stands for: a symlinked `pins.json` is written through to its target
+ * (SPEC 8), or the rename would replace the link with a regular file and the target would never
+ * change again. A dangling link names the file to create. Loops give up after 40 links, as the
+ * kernel does (ELOOP).
+ */
+export async function resolvePinFilePath(path: string): Promise<string> {
+  let current = path;
+  for (let hops = 0; hops < 40; hops++) {
+    let info;
+    try {
+      info = await lstat(current);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return current;
+      throw error;
+    }
+    if (!info.isSymbolicLink()) return current;
+    current = resolve(dirname(current), await readlink(current));
+  }
+  throw Object.assign(new Error(`cannot write ${path}: too many levels of symbolic links`), { code: 'ELOOP' });
+}
+
+/**
  * Replaces `path` with `text` so that a reader sees the old file or the new one, never a mix, and a
  * crash at any point leaves one of them: temporary file in the same folder (rename is atomic only
  * within a filesystem), fsync it, rename over the target, fsync the folder so the rename survives a
- * power cut.
+ * power cut. A symlink is written through to its target. The file keeps its mode, owner and group
+ * (SPEC 8): a new file is owned by whoever creates it, so a pin file owned by a service account and
+ * rewritten by root would otherwise become root's and unreadable to the service.
  */
 export async function writeFileAtomic(path: string, text: string): Promise<void> {
-  const dir = dirname(path);
-  const temp = join(dir, `${tempPrefix(path)}${process.pid}.${randomUUID().slice(0, 8)}.tmp`);
-  let mode = 0o644;
+  const target = await resolvePinFilePath(path);
+  const dir = dirname(target);
+  const temp = join(dir, `${tempPrefix(target)}${process.pid}.${randomUUID().slice(0, 8)}.tmp`);
+  let previous: { mode: number; uid: number; gid: number } | undefined;
   try {
-    mode = (await stat(path)).mode & 0o777;
+    const info = await stat(target);
+    previous = { mode: info.mode & 0o7777, uid: info.uid, gid: info.gid };
   } catch {
     // a new file
   }
+  const mode = previous?.mode ?? 0o644;
   const handle = await open(temp, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY, mode);
   try {
     try {
+      // open's mode is narrowed by the umask; the old file's mode is what must survive.
+      if (previous !== undefined) await handle.chmod(mode);
+      if (previous !== undefined) await keepOwner(handle, previous);
       await handle.writeFile(text, 'utf8');
       await handle.sync();
     } finally {
       await handle.close();
     }
-    await rename(temp, path);
+    await rename(temp, target);
   } catch (error) {
     await unlink(temp).catch(() => undefined);
     throw error;
   }
   await syncDirectory(dir);
+}
+
+/**
+ * Gives the new file the old one's owner and group. Only root may give a file away; another user
+ * may still keep a group it belongs to. What cannot be kept is left as created: the write itself
+ * matters more than the owner.
+ */
+async function keepOwner(handle: FileHandle, previous: { uid: number; gid: number }): Promise<void> {
+  const created = await handle.stat();
+  if (created.uid === previous.uid && created.gid === previous.gid) return;
+  try {
+    await handle.chown(previous.uid, previous.gid);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EPERM' && code !== 'EINVAL') throw error;
+    if (created.gid !== previous.gid) await handle.chown(-1, previous.gid).catch(() => undefined);
+  }
 }
 
 interface LockInfo {
@@ -252,57 +300,54 @@ async function breakLock(lockPath: string, judged: string): Promise<void> {
   await unlink(aside).catch(() => undefined);
 }
 
-/**
- * Judges a lock file that exists: stale when its holder died on this machine, or when it is too old.
- * `fsNow` is the file system's clock (the mtime of a file just written), so that an unreadable lock is
- * aged by the clock that stamped it, not by this process's clock, which can differ (faketime, skew).
- */
-async function isStale(lockPath: string, staleMs: number, fsNow: number): Promise<string | undefined> {
+/** Judges a lock file that exists: stale when its holder died on this machine, or when it is too old. */
+async function isStale(lockPath: string, staleMs: number): Promise<string | undefined> {
   let text: string;
-  let mtimeMs: number;
   try {
     text = await readFile(lockPath, 'utf8');
-    mtimeMs = (await stat(lockPath)).mtimeMs;
   } catch {
     return undefined;
   }
   const info = parseLock(text);
-  if (info === undefined) {
-    // Written whole before it is linked into place, a lock is never empty or cut short, except one
-    // left by a crash on a file system without hard links (see acquireLock): give its creator a moment.
-    return fsNow - mtimeMs > 2000 ? text : undefined;
-  }
+  // A lock that is empty or unreadable: certpin creates locks whole (createLock), so its writer is not
+  // still writing it; it crashed, or the disk filled up under an older version.
+  if (info === undefined) return text;
+  // The holder's clock against ours, never a file's mtime (the kernel's clock), which can differ from
+  // the process's (faketime, a container's time namespace).
   if (Date.now() - info.createdAt > staleMs) return text;
   if (info.host === machineName() && info.pid !== process.pid && !isAlive(info.pid)) return text;
   return undefined;
 }
 
-/** Creates `lockPath` holding `text`, or returns false if it exists; never leaves it empty or partial. */
-async function createLock(path: string, lockPath: string, text: string): Promise<{ created: boolean; fsNow: number }> {
+/**
+ * Creates `lockPath` holding `text`, or returns false if it exists. Its content goes to a temporary
+ * file first, then hard-linked to the lock name (link fails with EEXIST when the lock exists,
+ * atomically, as O_EXCL does): a lock never exists empty or half-written. A file system without hard
+ * links gets exclusive create, then write, and a failed write removes the lock it created.
+ */
+async function createLock(path: string, lockPath: string, text: string): Promise<boolean> {
   const temp = join(dirname(path), `${tempPrefix(path)}${process.pid}.${randomUUID().slice(0, 8)}.lock.tmp`);
   try {
     await writeFile(temp, text, { encoding: 'utf8', mode: 0o644, flag: 'wx' });
   } catch (error) {
+    await unlink(temp).catch(() => undefined);
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     throw Object.assign(new Error(`cannot write ${path}: the folder ${dirname(path)} does not exist`, { cause: error }), { code: 'ENOENT' });
   }
   try {
-    const fsNow = (await stat(temp)).mtimeMs;
     try {
-      // link() is atomic and fails if the lock exists: the lock appears with its whole content.
       await link(temp, lockPath);
-      return { created: true, fsNow };
+      return true;
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') return { created: false, fsNow };
-      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw error;
+      if (code === 'EEXIST') return false;
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS' && code !== 'EXDEV') throw error;
     }
-    // A file system without hard links: exclusive create, then write; a failed write removes the lock.
     const handle = await open(lockPath, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY, 0o644).catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'EEXIST') return undefined;
       throw error;
     });
-    if (handle === undefined) return { created: false, fsNow };
+    if (handle === undefined) return false;
     try {
       await handle.writeFile(text, 'utf8');
     } catch (error) {
@@ -311,14 +356,21 @@ async function createLock(path: string, lockPath: string, text: string): Promise
       throw error;
     }
     await handle.close();
-    return { created: true, fsNow };
+    return true;
   } finally {
     await unlink(temp).catch(() => undefined);
   }
 }
 
 /**
- * Takes `PATH.lock` (holding pid, host, time and a token), breaking a stale one.
+ * What the pin file lock does, for diagnostics and tests: `{ path, event }` with `event` one of
+ * `acquired`, `waiting` (held by a live writer: retry later) and `broken` (a stale lock removed).
+ */
+export const LOCK_CHANNEL = 'certpin:pinfile-lock';
+const lockChannel = channel(LOCK_CHANNEL);
+
+/**
+ * Takes `PATH.lock` (created whole, holding pid, host, time and a token), breaking a stale one.
  * Returns the release function, which deletes the lock only if it is still ours.
  */
 export async function acquireLock(path: string, options: UpdateOptions = {}): Promise<() => Promise<void>> {
@@ -329,22 +381,24 @@ export async function acquireLock(path: string, options: UpdateOptions = {}): Pr
   for (let attempt = 0; ; attempt++) {
     info.createdAt = Date.now();
     const text = `${JSON.stringify(info)}\n`;
-    const { created, fsNow } = await createLock(path, lockPath, text);
-    if (created) {
+    if (await createLock(path, lockPath, text)) {
+      if (lockChannel.hasSubscribers) lockChannel.publish({ path, event: 'acquired' });
       return async () => {
         const current = await readFile(lockPath, 'utf8').catch(() => undefined);
         if (current === text) await unlink(lockPath).catch(() => undefined);
       };
     }
-    const stale = await isStale(lockPath, staleMs, fsNow);
+    const stale = await isStale(lockPath, staleMs);
     if (stale !== undefined) {
       await breakLock(lockPath, stale);
+      if (lockChannel.hasSubscribers) lockChannel.publish({ path, event: 'broken' });
       continue;
     }
     if (Date.now() > deadline) {
       const message = `${path}: another process holds ${lockPath} (its pid is inside); try again, or delete the lock if that process is gone`;
       throw Object.assign(new Error(message), { code: 'ELOCKED' });
     }
+    if (lockChannel.hasSubscribers) lockChannel.publish({ path, event: 'waiting' });
     await sleep(Math.min(5 + attempt * 5, 50) + Math.random() * 10);
   }
 }
@@ -359,8 +413,10 @@ async function removeOrphanTemps(path: string): Promise<void> {
     return;
   }
   for (const name of names) {
+    // the pin file's temporary files, and the lock's (see createLock)
     if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
-    const pid = Number(name.slice(prefix.length).split('.')[0]);
+    const start = prefix.length;
+    const pid = Number(name.slice(start).split('.')[0]);
     if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !isAlive(pid)) {
       await unlink(join(dirname(path), name)).catch(() => undefined);
     }
@@ -380,9 +436,11 @@ async function removeOrphanTemps(path: string): Promise<void> {
  * ```
  */
 export async function updatePinFile<R>(path: string, edit: (document: PinFileDocument, file: PinFile | undefined) => R | Promise<R>, options: UpdateOptions = {}): Promise<R> {
-  const release = await acquireLock(path, options);
+  // Writers through a symlink and writers of its target take the same lock.
+  const target = await resolvePinFilePath(path);
+  const release = await acquireLock(target, options);
   try {
-    await removeOrphanTemps(path);
+    await removeOrphanTemps(target);
     let file: PinFile | undefined;
     let document: PinFileDocument;
     try {

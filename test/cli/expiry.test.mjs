@@ -43,7 +43,13 @@ describe('certpin expiry', () => {
     for (const [name, code, status] of [['ok', 0, 'OK'], ['warning', 1, 'WARNING'], ['critical', 2, 'CRITICAL']]) {
       const result = await expiry(target(name));
       assert.equal(result.code, code, `${name}: ${result.stdout}${result.stderr}`);
-      assert.match(result.stdout, new RegExp(`^${status}\\s+${target(name).replace(/\./g, '\\.')}\\s+expires in \\d+ days? \\(`));
+      const [nagios, line, ...rest] = result.stdout.split('\n');
+      // Nagios/Icinga read the first line: state, text, and days left with both thresholds as perfdata.
+      assert.match(nagios, new RegExp(`^CERTPIN EXPIRY ${status} - ${target(name).replace(/\./g, '\\.')} expires in (\\d+) days? \\([^|]*\\) \\| days=(\\d+);30;7$`));
+      const [, days, perfDays] = /expires in (\d+) .*days=(\d+);/.exec(nagios);
+      assert.equal(days, perfDays);
+      assert.match(line, new RegExp(`^${status}\\s+${target(name).replace(/\./g, '\\.')}\\s+expires in \\d+ days? \\(`));
+      assert.deepEqual(rest, ['']);
       assert.equal(result.stderr, '');
     }
   });
@@ -57,7 +63,8 @@ describe('certpin expiry', () => {
     assert.ok(r.daysLeft < 0);
     assert.deepEqual([r.subject, r.role], ['CN=api.example.test, O=certpin tests', 'leaf']);
     const text = await expiry(target('expired'));
-    assert.match(text.stdout, /^CRITICAL\s+\S+\s+EXPIRED \(\d{4}-\d\d-\d\dT[\d:]+Z, leaf CN=api\.example\.test/);
+    assert.match(text.stdout, /^CERTPIN EXPIRY CRITICAL - \S+ EXPIRED .* \| days=-\d+;30;7\n/);
+    assert.match(text.stdout, /^CRITICAL\s+\S+\s+EXPIRED \(\d{4}-\d\d-\d\dT[\d:]+Z, leaf CN=api\.example\.test/m);
   });
 
   test('the whole chain counts: an intermediate expiring before the leaf', async () => {
@@ -83,6 +90,14 @@ describe('certpin expiry', () => {
       return JSON.parse(result.stdout).results;
     };
     await check(['ok', 'ok'], 0);
+    const text = await expiry(target('ok'), target('warning'), down);
+    assert.equal(text.code, 1);
+    const lines = text.stdout.trimEnd().split('\n');
+    // one line per target in the order given (streamed), then the status line of the worst state
+    assert.equal(lines.length, 4);
+    assert.deepEqual(lines.slice(0, 3).map((l) => l.split(/\s+/)[0]), ['OK', 'WARNING', 'UNKNOWN']);
+    const nagios = lines[3];
+    assert.match(nagios, /^CERTPIN EXPIRY WARNING - 3 targets: 1 warning, 1 unknown, 1 ok; first to expire: \S+ expires in 19 days .* \| days_127\.0\.0\.1:\d+=\d+;30;7 days_127\.0\.0\.1:\d+=19;30;7$/);
     const results = await check(['ok', 'down'], 3);
     assert.deepEqual(results.map((r) => r.status), ['ok', 'unknown']);
     assert.deepEqual(Object.keys(results[1]).filter((k) => ['target', 'status', 'daysLeft', 'notAfter', 'subject', 'role'].includes(k)), ['target', 'status', 'daysLeft', 'notAfter', 'subject', 'role']);
@@ -115,6 +130,9 @@ describe('certpin expiry', () => {
     assertOneLineError(await runCli(['expiry']), { code: 3, pattern: /TARGET/ });
     assertOneLineError(await runCli(['expiry', target('ok'), '--warn', 'soon']), { code: 3, pattern: /--warn/ });
     assertOneLineError(await runCli(['expiry', target('ok'), '--bogus']), { code: 3 });
+    // --warn below --critical could never warn: refused as a usage error, Nagios UNKNOWN.
+    assertOneLineError(await runCli(['expiry', target('ok'), '--warn', '5', '--critical', '10']), { code: 3, pattern: /--warn 5 is smaller than --critical 10/ });
+    assertOneLineError(await runCli(['expiry', target('ok'), '--warn', '3']), { code: 3, pattern: /smaller than --critical 7/ });
     assertOneLineError(await runCli(['expiry', '--config', join(dir, 'missing.json')]), { code: 3, pattern: /no such file/ });
   });
 

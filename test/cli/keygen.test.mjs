@@ -3,10 +3,12 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPrivateKey } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spkiPin } from 'certpin';
+import { createCertificate } from '../../build/src/lib/x509.js';
+import { startHttpsServer } from '../support/servers.mjs';
 import { independentPin, makePki } from '../support/pki.mjs';
 import { assertOneLineError, runCli, runProgram } from '../support/cli.mjs';
 
@@ -47,7 +49,7 @@ describe('certpin keygen', () => {
     const result = await runCli(['keygen', '--type', 'rsa-2048', '--out', out, '--csr', csr, '--subject', 'CN=api.example.com,O=Example', '--json']);
     assert.equal(result.code, 0, result.stderr);
     const json = JSON.parse(result.stdout);
-    assert.deepEqual({ ...json, pin: undefined }, { pin: undefined, type: 'rsa-2048', keyPath: out, csrPath: csr, host: null });
+    assert.deepEqual({ ...json, pin: undefined }, { pin: undefined, type: 'rsa-2048', keyPath: out, csrPath: csr, publicKeyPath: out.replace(/\.key$/, '.pub.pem'), host: null });
     const verify = await runProgram('openssl', ['req', '-in', csr, '-noout', '-verify', '-subject']);
     assert.equal(verify.code, 0, verify.stderr);
     assert.match(`${verify.stdout}${verify.stderr}`, /verify OK/i);
@@ -82,5 +84,67 @@ describe('certpin keygen', () => {
     const out = fresh('key');
     assertOneLineError(await runCli(['keygen', '--type', 'ec-p256', '--out', out, '--csr', fresh('csr'), '--subject', 'no equals sign']), { pattern: /RFC 4514/ });
     assert.equal(existsSync(out), false);
+  });
+
+  test('writes the public key PEM beside the key: curl --pinnedpubkey accepts it for a server on that key, refuses another', async (t) => {
+    const out = fresh('key');
+    const result = await runCli(['keygen', '--type', 'ec-p256', '--out', out, '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    const { pin, publicKeyPath } = JSON.parse(result.stdout);
+    assert.equal(publicKeyPath, out.replace(/\.key$/, '.pub.pem'));
+    const publicPem = readFileSync(publicKeyPath, 'utf8');
+    assert.match(publicPem, /^-----BEGIN PUBLIC KEY-----\n/);
+    assert.doesNotMatch(publicPem, /PRIVATE/);
+    assert.equal(spkiPin(publicPem), pin);
+    // A server whose certificate is for the new key (the day the backup key goes live).
+    const key = createPrivateKey(readFileSync(out));
+    const cert = createCertificate({ subject: 'CN=api.example.test', publicKey: key, issuer: { subject: pki.intermediate.subject, privateKey: pki.intermediate.key }, dnsNames: ['api.example.test'], ipAddresses: ['127.0.0.1'] });
+    const onNewKey = await startHttpsServer({ key, cert: [cert.pem, pki.intermediate.pem] });
+    t.after(() => onNewKey.close());
+    const onOldKey = await startHttpsServer({ cert: [pki.leaf, pki.intermediate] });
+    t.after(() => onOldKey.close());
+    const caFile = fresh('pem');
+    writeFileSync(caFile, pki.root.pem);
+    const curl = (port) => runProgram('curl', ['--silent', '--show-error', '--cacert', caFile, '--pinnedpubkey', publicKeyPath, `https://127.0.0.1:${port}/`]);
+    const accepted = await curl(onNewKey.port);
+    assert.equal(accepted.code, 0, accepted.stderr);
+    assert.equal(accepted.stdout, 'ok');
+    const refused = await curl(onOldKey.port);
+    assert.equal(refused.code, 90, `curl exit 90 is CURLE_SSL_PINNEDPUBKEYNOTMATCH: ${refused.stderr}`);
+    assert.equal(onOldKey.requests.length, 0, 'curl sent no request to the server on another key');
+    // and curl reading the private key file itself is what did not work before
+    const withPrivate = await runProgram('curl', ['--silent', '--cacert', caFile, '--pinnedpubkey', out, `https://127.0.0.1:${onNewKey.port}/`]);
+    assert.notEqual(withPrivate.code, 0);
+  });
+
+  test('--pub FILE, never over an existing file, and nothing left behind when it exists', async () => {
+    const out = fresh('key');
+    const pub = fresh('pem');
+    assert.equal((await runCli(['keygen', '--type', 'ed25519', '--out', out, '--pub', pub])).code, 0);
+    assert.equal(spkiPin(readFileSync(pub)), spkiPin(readFileSync(out)));
+    const out2 = fresh('key');
+    assertOneLineError(await runCli(['keygen', '--type', 'ed25519', '--out', out2, '--pub', pub]), { pattern: /already exists/ });
+    assert.equal(existsSync(out2), false, 'the private key is removed when its public key cannot be written');
+  });
+
+  test('--san puts DNS names and IP addresses in the CSR (openssl reads them); a bad name is refused', async () => {
+    const out = fresh('key');
+    const csr = fresh('csr');
+    const result = await runCli(['keygen', '--type', 'ec-p256', '--out', out, '--csr', csr, '--subject', 'CN=api.example.com', '--san', 'api.example.com', '--san', '*.api.example.com', '--san', '192.0.2.7', '--san', '2001:db8::1']);
+    assert.equal(result.code, 0, result.stderr);
+    const text = await runProgram('openssl', ['req', '-in', csr, '-noout', '-verify', '-text']);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /X509v3 Subject Alternative Name:\s*\n\s*DNS:api\.example\.com, DNS:\*\.api\.example\.com, IP Address:192\.0\.2\.7, IP Address:2001:DB8:0:0:0:0:0:1/);
+    const bad = fresh('key');
+    assertOneLineError(await runCli(['keygen', '--type', 'ec-p256', '--out', bad, '--csr', fresh('csr'), '--subject', 'CN=x', '--san', 'not a name']), { pattern: /not a DNS name or IP address for the CSR: "not a name"/ });
+    assert.equal(existsSync(bad), false);
+    assertOneLineError(await runCli(['keygen', '--type', 'ec-p256', '--out', fresh('key'), '--san', 'x.example']), { pattern: /--san goes with --csr/ });
+  });
+
+  test('--out into a missing folder: one clear line, nothing written', async () => {
+    const missing = join(dir, 'no-such-folder', 'backup.key');
+    const line = assertOneLineError(await runCli(['keygen', '--type', 'ec-p256', '--out', missing]), { pattern: /cannot write .*backup\.key: the folder .*no-such-folder does not exist/ });
+    assert.doesNotMatch(line, /ENOENT/);
+    assert.ok(!readdirSync(dir).includes('no-such-folder'));
   });
 });

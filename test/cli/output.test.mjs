@@ -76,3 +76,33 @@ test('mapConcurrent keeps order and never runs more than the limit at once', asy
     return n;
   }), /two/);
 });
+
+test('results streamed to stdout under a progress bar: the bar steps aside and comes back (one terminal)', () => {
+  let screen = '';
+  const tty = () => ({ isTTY: true, columns: 80, write(chunk) { screen += chunk; return true; } });
+  const out = createOutput({ stdout: tty(), stderr: tty(), env: { NO_COLOR: '1' } });
+  const bar = out.progress(3, 'pins');
+  bar.tick('a');
+  screen = '';
+  out.line('result a');
+  // cleared, the line, then the bar again with its count
+  assert.ok(screen.startsWith(`\r${ESC}2Kresult a\n\r${ESC}2Kpins [`), JSON.stringify(screen));
+  assert.match(screen, /\] 1\/3 a$/);
+  bar.done();
+  screen = '';
+  out.line('after');
+  assert.equal(screen, 'after\n', 'no bar once done');
+});
+
+test('inOrder emits results in input order as soon as all earlier ones are done', async () => {
+  const { inOrder } = await import('../../build/src/cli/output.js');
+  const emitted = [];
+  const push = inOrder((value, index) => emitted.push([index, value]));
+  push(1, 'b');
+  assert.deepEqual(emitted, []);
+  push(0, 'a');
+  assert.deepEqual(emitted, [[0, 'a'], [1, 'b']]);
+  push(3, 'd');
+  push(2, 'c');
+  assert.deepEqual(emitted.map(([i]) => i), [0, 1, 2, 3]);
+});

@@ -42,6 +42,31 @@ describe('certpin verify --pin', () => {
     }
   });
 
+  test("curl's habits: a ;-separated --pin list (sha256//A;sha256//B) and a key or certificate file", async () => {
+    const list = `${pki.rogueIntermediate.pin.replace('sha256/', 'sha256//')};${pki.intermediate.pin.replace('sha256/', 'sha256//')}`;
+    const fromList = await runCli(['verify', target('good'), '--pin', list, ...ca]);
+    assert.equal(fromList.code, 0, fromList.stderr);
+    assert.match(fromList.stdout, new RegExp(`matched ${pki.intermediate.pin.replace(/[+/]/g, '\\$&')}`));
+    const onlyWrong = await runCli(['verify', target('good'), '--pin', `${pki.rogueIntermediate.pin};${pki.intermediate2.pin}`, ...ca]);
+    assert.equal(onlyWrong.code, 1);
+    // a public key file (what curl --pinnedpubkey reads), a private key, a certificate
+    const publicKey = join(dir, 'intermediate.pub.pem');
+    writeFileSync(publicKey, pki.intermediate.cert.publicKey.export({ type: 'spki', format: 'pem' }));
+    const privateKey = join(dir, 'leaf.key');
+    writeFileSync(privateKey, pki.leaf.keyPem);
+    const certificate = join(dir, 'intermediate.crt');
+    writeFileSync(certificate, pki.intermediate.pem);
+    for (const file of [publicKey, privateKey, certificate]) {
+      const result = await runCli(['verify', target('good'), '--pin', file, ...ca]);
+      assert.equal(result.code, 0, `${file}: ${result.stdout}${result.stderr}`);
+    }
+    const rogueCert = join(dir, 'rogue.crt');
+    writeFileSync(rogueCert, pki.rogueIntermediate.pem);
+    assert.equal((await runCli(['verify', target('good'), '--pin', rogueCert, ...ca])).code, 1);
+    assertOneLineError(await runCli(['verify', target('good'), '--pin', join(dir, 'no-such.pem'), ...ca]), { pattern: /neither a pin .* nor a file/ });
+    assertOneLineError(await runCli(['verify', target('good'), '--pin', `${pki.intermediate.pin};sha256/short`, ...ca]), { pattern: /sha256\/short/ });
+  });
+
   test('exit 1 and the mismatch message of SPEC 6 when no pin matches', async () => {
     const result = await runCli(['verify', target('good'), '--pin', pki.rogueIntermediate.pin, '--pin', pki.intermediate2.pin, ...ca]);
     assert.equal(result.code, 1, result.stderr);

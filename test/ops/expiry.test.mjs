@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkExpiry, judgeExpiry, worstExpiryStatus, EXPIRY_EXIT_CODES } from 'certpin';
+import { checkExpiry, formatNagiosExpiry, judgeExpiry, worstExpiryStatus, EXPIRY_EXIT_CODES } from 'certpin';
 import { chainPem, makePki } from '../support/pki.mjs';
 import { shortIntermediateChain } from './fixtures.mjs';
 import { startTlsServer } from '../support/servers.mjs';
@@ -24,6 +24,19 @@ async function serve(t, options) {
 const entry = (role, notAfter, subject = `CN=${role}`) => ({ role, subject, issuer: null, notBefore: null, notAfter, daysLeft: null, pin: 'sha256/x', fingerprint256: null });
 const inspected = (chain, extra = {}) => ({ target: 'h:443', host: 'h', port: 443, trusted: true, error: null, chain, unproven: [], ...extra });
 const NOW = Date.parse('2026-01-01T00:00:00Z');
+
+describe('formatNagiosExpiry (frozen clock)', () => {
+  test('the plugin status line: worst state, text, days left with warn;crit as perfdata', () => {
+    const warning = judgeExpiry(inspected([entry('leaf', new Date(NOW + 12.5 * DAY).toISOString(), 'CN=api')], { target: 'api.example.com:443' }), { now: NOW });
+    assert.equal(formatNagiosExpiry([warning]), 'CERTPIN EXPIRY WARNING - api.example.com:443 expires in 12 days (2026-01-13T12:00:00Z, leaf CN=api) | days=12;30;7');
+    assert.equal(formatNagiosExpiry([warning], { warn: 10, critical: 5 }).split(' | ')[1], 'days=12;10;5');
+    const down = judgeExpiry(inspected([], { target: 'down|host:443', trusted: false, error: 'connect ECONNREFUSED' }), { now: NOW });
+    // no perfdata for a target without a date, and a '|' in the text cannot start perfdata early
+    assert.equal(formatNagiosExpiry([down]), 'CERTPIN EXPIRY UNKNOWN - down/host:443 connect ECONNREFUSED');
+    const two = formatNagiosExpiry([warning, down]);
+    assert.equal(two, 'CERTPIN EXPIRY WARNING - 2 targets: 1 warning, 1 unknown; first to expire: api.example.com:443 expires in 12 days (2026-01-13T12:00:00Z, leaf CN=api) | days_api.example.com:443=12;30;7');
+  });
+});
 
 describe('judgeExpiry (frozen clock)', () => {
   test('the earliest notAfter of the chain counts, whichever certificate it is', () => {
@@ -56,6 +69,9 @@ describe('judgeExpiry (frozen clock)', () => {
   });
 
   test('bad thresholds are refused', () => {
+    // a warning threshold below the critical one could never warn
+    assert.throws(() => judgeExpiry(inspected([]), { warn: 5, critical: 10 }), { name: 'TypeError', message: /warn \(5 days\) must not be smaller than critical \(10 days\)/ });
+    assert.throws(() => formatNagiosExpiry([], { warn: 1 }), { name: 'TypeError', message: /smaller than critical/ });
     assert.throws(() => judgeExpiry(inspected([]), { warn: -1 }), { name: 'TypeError', message: /warn must be a number of days/ });
     assert.throws(() => judgeExpiry(inspected([]), { critical: Number.NaN }), { name: 'TypeError', message: /critical/ });
   });

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, writeFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { addPin, approvePin, readPinFile, updatePinFile } from 'certpin';
 
@@ -210,4 +210,77 @@ test('the shipped JSON Schema agrees with the validator on statuses, levels and 
   const pin = randomPin();
   for (const good of [pin, pin.replace('sha256/', 'sha256//'), `pin-sha256="${pin.slice(7)}"`]) assert.match(good, pinPattern);
   for (const bad of ['sha256/abc', `sha1/${pin.slice(7)}`, `${pin}x`]) assert.doesNotMatch(bad, pinPattern);
+});
+
+// Issue 16 item 10: the file on disk keeps its owner, group and mode; a symlink is written through;
+// an empty lock left by a failed write does not make the next writer wait.
+
+test('a rewrite keeps the file\'s owner, group and mode (run as root: a file of another user stays theirs)', async (t) => {
+  const path = await pinFile(t);
+  const { chmod, chown } = await import('node:fs/promises');
+  await chmod(path, 0o640);
+  const asRoot = process.getuid?.() === 0;
+  // CI runs as root: give the file to nobody (65534) and rewrite it as root. Otherwise the file is
+  // ours and what can be checked is that owner, group and mode are those it had.
+  if (asRoot) await chown(path, 65534, 65534);
+  const before = await stat(path);
+  await addPin(path, HOST, randomPin(), { status: 'backup' });
+  const after = await stat(path);
+  assert.notEqual(after.ino, before.ino, 'the file was replaced (atomic rename), not edited in place');
+  assert.deepEqual([after.uid, after.gid, after.mode & 0o7777], [before.uid, before.gid, 0o640]);
+  if (asRoot) assert.deepEqual([after.uid, after.gid], [65534, 65534]);
+  assert.equal((await readPinFile(path)).document.hosts[HOST].pins.length, 2);
+});
+
+test('a symlinked pins.json is written through to its target, and the link stays a link', async (t) => {
+  const dir = await tempDir(t);
+  const { mkdir, symlink, lstat, readlink } = await import('node:fs/promises');
+  await mkdir(join(dir, 'real'));
+  await mkdir(join(dir, 'app'));
+  const target = join(dir, 'real', 'pins.json');
+  await writeFile(target, `${JSON.stringify({ version: 1, hosts: { [HOST]: { pins: [randomPin()] } } }, null, 2)}\n`);
+  const link = join(dir, 'app', 'pins.json');
+  await symlink('../real/pins.json', link); // relative, as configuration tools make them
+  // a link to the link, too
+  const link2 = join(dir, 'pins.json');
+  await symlink(link, link2);
+  const pin = randomPin();
+  await addPin(link2, HOST, pin, { status: 'backup' });
+  assert.ok((await lstat(link)).isSymbolicLink());
+  assert.ok((await lstat(link2)).isSymbolicLink());
+  assert.equal(await readlink(link), '../real/pins.json');
+  assert.ok(JSON.parse(await readFile(target, 'utf8')).hosts[HOST].pins.some((p) => p.pin === pin), 'the target changed');
+  assert.deepEqual((await readdir(join(dir, 'app'))).sort(), ['pins.json'], 'no lock or temporary file beside the link');
+  assert.deepEqual((await readdir(join(dir, 'real'))).sort(), ['pins.json']);
+});
+
+test('an empty pins.json.lock (a write that failed on a full disk) is broken at once, without waiting', async (t) => {
+  const { channel } = await import('node:diagnostics_channel');
+  const { LOCK_CHANNEL } = await import('../../build/src/pinfile/store.js');
+  const path = await pinFile(t);
+  const events = [];
+  const onEvent = (message) => { if (message.path === path) events.push(message.event); };
+  channel(LOCK_CHANNEL).subscribe(onEvent);
+  t.after(() => channel(LOCK_CHANNEL).unsubscribe(onEvent));
+  await writeFile(`${path}.lock`, '');
+  await addPin(path, HOST, randomPin(), { status: 'backup' });
+  assert.deepEqual(events, ['broken', 'acquired'], 'the empty lock was judged stale on first sight: the writer never waited');
+  await assert.rejects(stat(`${path}.lock`), { code: 'ENOENT' });
+  // control: a fresh lock of a writer on another machine is waited for
+  events.length = 0;
+  await writeFile(`${path}.lock`, JSON.stringify({ pid: process.ppid, host: 'elsewhere', createdAt: Date.now(), token: 'x' }));
+  await assert.rejects(addPin(path, HOST, randomPin(), { status: 'backup', lockTimeoutMs: 100 }), { code: 'ELOCKED' });
+  assert.ok(events.includes('waiting'), events.join());
+  assert.ok(!events.includes('broken'));
+});
+
+test('a lock never exists half-written: concurrent writers read only whole locks', async (t) => {
+  const path = await pinFile(t);
+  const { acquireLock } = await import('../../build/src/pinfile/store.js');
+  const release = await acquireLock(path);
+  const text = await readFile(`${path}.lock`, 'utf8');
+  assert.equal(JSON.parse(text).pid, process.pid);
+  assert.deepEqual((await readdir(dirname(path))).sort(), ['pins.json', 'pins.json.lock'], 'the temporary lock file is gone once linked');
+  await release();
+  await assert.rejects(stat(`${path}.lock`), { code: 'ENOENT' });
 });

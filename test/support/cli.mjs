@@ -2,7 +2,6 @@
 // the test process keep answering), and a TLS server on IPv6 loopback, which servers.mjs does not offer.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:tls';
-import { createServer as createTcpServer, connect as connectTcp } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 
@@ -85,54 +84,3 @@ export async function startIpv6TlsServer(chain) {
   };
 }
 
-/**
- * TCP proxies to 127.0.0.1:targetPort that share one gate: each connection is held until `holdUntil`
- * connections (across all the proxies) are open at once, then all held ones go through. `peak()` is
- * the most connections seen open at once: concurrency is proven by counting, not by timing.
- */
-export async function startGatedProxies(targetPort, count, holdUntil) {
-  const sockets = new Set();
-  let open = 0;
-  let peak = 0;
-  let held = [];
-  const track = (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => {});
-  };
-  const forward = (client) => {
-    const upstream = connectTcp(targetPort, '127.0.0.1');
-    track(upstream);
-    upstream.on('connect', () => {
-      client.pipe(upstream).pipe(client);
-      client.resume();
-    });
-    upstream.on('close', () => client.destroy());
-    client.on('close', () => upstream.destroy());
-  };
-  const servers = await Promise.all(Array.from({ length: count }, async () => {
-    const server = createTcpServer((client) => {
-      track(client);
-      client.pause();
-      open++;
-      peak = Math.max(peak, open);
-      client.on('close', () => { open--; });
-      held.push(client);
-      if (open >= holdUntil) {
-        const release = held;
-        held = [];
-        for (const socket of release) forward(socket);
-      }
-    });
-    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return server;
-  }));
-  return {
-    ports: servers.map((server) => server.address().port),
-    peak: () => peak,
-    close: () => Promise.all(servers.map((server) => new Promise((resolve) => {
-      server.close(() => resolve());
-      for (const socket of sockets) socket.destroy();
-    }))),
-  };
-}

@@ -1,4 +1,4 @@
-import { addPin } from '../../index.js';
+import { addPin } from '../../pinfile/edit.js';
 import { defineCommand, UsageError } from '../command.js';
 import { configPath, hostAndPin, printEdit } from './approve.js';
 
@@ -31,7 +31,7 @@ another status, or an unreadable pin file.`,
     }
     const result = await addPin(path, host, pin, { status, ...(values.note === undefined ? {} : { note: values.note }) });
     if (json) out.json(result);
-    else printEdit(out, result);
+    else printEdit(out, result, path);
     return 0;
   },
 });

@@ -1,6 +1,19 @@
-import { approvePin, type PinEditResult } from '../../index.js';
+import { approvePin, type PinEditResult } from '../../pinfile/edit.js';
 import { defineCommand, UsageError } from '../command.js';
+import { certpinCommand } from '../../lib/shell.js';
+import { parsePin } from '../../pin.js';
+import { findHostKey, pinOf, statusOf } from '../../pinfile/store.js';
 import type { Output } from '../output.js';
+import { readConfigFile } from '../pinfile.js';
+
+/** The pin as the file stores it, or the text itself when malformed (approvePin then says why). */
+function safeParsePin(text: string): string {
+  try {
+    return parsePin(text);
+  } catch {
+    return text;
+  }
+}
 
 /** The required `--config FILE` of the pin file commands. */
 export function configPath(value: string | undefined): string {
@@ -14,12 +27,18 @@ export function hostAndPin(positionals: readonly string[], command: string): [st
   return [positionals[0]!, positionals[1]!];
 }
 
-/** One line about an edited pin, and a warning when the host is left without trusted or backup pins. */
-export function printEdit(out: Output, result: PinEditResult): void {
+/**
+ * One line about an edited pin, and a warning when the host is left without trusted or backup pins;
+ * the commands it suggests name the same pin file, so they run as printed.
+ */
+export function printEdit(out: Output, result: PinEditResult, path: string): void {
   const was = result.previous === null ? 'added' : result.changed ? `was ${result.previous}` : 'unchanged';
   out.line(`${result.host}: ${result.pin} is ${out.style.bold(result.status)} (${was})`);
   if (result.trustedPins === 0) out.warn(`${result.host} has no trusted pin left: pinned clients will refuse every connection to it`);
-  else if (result.backupMissing) out.warn(`${result.host} has no backup pin: add one with \`certpin keygen\` or \`certpin add ${result.host} PIN --status backup\``);
+  else if (result.backupMissing) {
+    const keygen = certpinCommand('keygen', '--type', 'ec-p256', '--out', `${result.host.replace(/[^A-Za-z0-9.-]/g, '_')}-backup.key`, '--config', path, '--host', result.host);
+    out.warn(`${result.host} has no backup pin: make one with \`${keygen}\`, or add your CA's next key with \`${certpinCommand('add', result.host, 'PIN', '--status', 'backup', '--config', path)}\``);
+  }
 }
 
 export default defineCommand({
@@ -35,17 +54,31 @@ an application watching the file (loadPolicy with watch: true) applies it at onc
 
 Options:
   --config FILE   the pin file (required)
+  --force         also approve a backup pin (it becomes active, and the host has one backup less)
   --json          print {host, pin, previous, status, changed, trustedPins, backupMissing}
 
 Exit status: 0 done, 2 a usage error, an unknown host or pin, or an unreadable pin file.`,
-  options: { config: { type: 'string' } },
+  options: { config: { type: 'string' }, force: { type: 'boolean' } },
   allowPositionals: true,
   async run({ values, positionals, json, out }) {
     const path = configPath(values.config);
     const [host, pin] = hostAndPin(positionals, 'approve');
+    // Approving a backup pin makes it active and leaves the host without the backup it was: a
+    // deliberate act, so it takes --force (checked before the locked write; the write itself cannot
+    // lose a concurrent update).
+    if (values.force !== true) {
+      const { document } = await readConfigFile(path);
+      const key = findHostKey(document, host);
+      const pins = key === undefined ? [] : document.hosts[key]?.pins ?? [];
+      const listed = pins.find((p) => pinOf(p) === safeParsePin(pin));
+      if (listed !== undefined && statusOf(listed) === 'backup') {
+        const left = pins.filter((p) => statusOf(p) === 'backup').length - 1;
+        throw new UsageError(`${pinOf(listed)} is a backup pin of ${key}: approving it makes it active and leaves ${left === 0 ? 'no backup' : `${left} backup${left === 1 ? '' : 's'}`}; add --force if that is what you want`);
+      }
+    }
     const result = await approvePin(path, host, pin);
     if (json) out.json(result);
-    else printEdit(out, result);
+    else printEdit(out, result, path);
     return 0;
   },
 });

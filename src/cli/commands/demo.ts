@@ -1,4 +1,4 @@
-import { defineCommand } from '../command.js';
+import { defineCommand, UsageError } from '../command.js';
 
 export default defineCommand({
   name: 'demo',
@@ -14,7 +14,10 @@ intermediate is pinned; and a new intermediate detected by the rotation job. Eve
 Exit status: 0 when every step behaved as shown, 1 otherwise.`,
   options: {},
   allowPositionals: false,
-  async run({ out }) {
+  async run({ json, out }) {
+    // The demo is a story told to a person; there is no document to print, and printing text under
+    // --json would break whatever parses it.
+    if (json) throw new UsageError('demo is a walk-through for people; --json is not available');
     // Loaded on demand: the demo pulls in undici for its unpinned clients, which other commands never need.
     const { runDemo } = await import('../../demo.js');
     const ok = await runDemo({

@@ -23,7 +23,12 @@
  *      },
  *    });
  *    ```
- * 2. Import it below and add it to {@link COMMANDS} (the order is the order of `certpin help`).
+ * 2. Add a line to {@link COMMANDS} (the order is the order of `certpin help`): its name, the same
+ *    summary, and `load: () => import('./NAME.js')`.
+ *
+ * Commands are loaded only when run: `certpin --version`, `certpin --help` and every cron line pay
+ * for the one command they use, not for the whole library (SPEC 10: `--version` within 1.3x of
+ * `node -e 0`). So nothing here imports a command file statically.
  *
  * What `main` does for every command, so commands need not:
  * - parses argv strictly with `util.parseArgs` (unknown options and, without `allowPositionals`,
@@ -37,23 +42,38 @@
  *   from the same file runs many targets with bounded concurrency.
  */
 import type { Command } from '../command.js';
-import pins from './pins.js';
-import verify from './verify.js';
-import collect from './collect.js';
-import init from './init.js';
-import rotate from './rotate.js';
-import approve from './approve.js';
-import reject from './reject.js';
-import add from './add.js';
-import expiry from './expiry.js';
-import keygen from './keygen.js';
-import lint from './lint.js';
-import exportCommand from './export.js';
-import metrics from './metrics.js';
-import demo from './demo.js';
 
-export const COMMANDS: readonly Command[] = [pins, verify, init, rotate, approve, reject, add, expiry, keygen, lint, exportCommand, metrics, collect, demo];
+/** A command as the registry knows it before loading it: enough for `certpin help`. */
+export interface CommandEntry {
+  readonly name: string;
+  /** The command file's own `summary` (test/cli/startup.test.mjs checks that they agree). */
+  readonly summary: string;
+  load(): Promise<Command>;
+}
 
-export function findCommand(name: string): Command | undefined {
+const entry = (name: string, summary: string, load: () => Promise<{ default: Command }>): CommandEntry => ({
+  name,
+  summary,
+  load: async () => (await load()).default,
+});
+
+export const COMMANDS: readonly CommandEntry[] = [
+  entry('pins', 'show the certificates of a server or file with their pins', () => import('./pins.js')),
+  entry('verify', 'check that servers present a pinned key in their verified chain', () => import('./verify.js')),
+  entry('init', 'create or extend a pin file with the current pins of servers', () => import('./init.js')),
+  entry('rotate', 'the rotation job: check each host, record new pins for review, expire unseen ones', () => import('./rotate.js')),
+  entry('approve', 'trust a pin of the pin file (e.g. one rotate recorded as pending_review)', () => import('./approve.js')),
+  entry('reject', 'mark a pin of the pin file as rejected', () => import('./reject.js')),
+  entry('add', 'add an active or backup pin to a host of the pin file', () => import('./add.js')),
+  entry('expiry', 'check when the certificates of servers or files expire (Nagios exit codes)', () => import('./expiry.js')),
+  entry('keygen', 'generate a backup key (0600, never over an existing file) and print its pin', () => import('./keygen.js')),
+  entry('lint', 'check a pin file for missing backups, bad pins, expiry mistakes and risky patterns', () => import('./lint.js')),
+  entry('export', 'write the trusted pins for OkHttp, Android, TrustKit, curl or HPKP', () => import('./export.js')),
+  entry('metrics', 'Prometheus metrics of the pinned hosts: probe success, pin match, chain expiry, pin counts', () => import('./metrics.js')),
+  entry('collect', 'receive RFC 7469 and TrustKit pin violation reports, one line per violation', () => import('./collect.js')),
+  entry('demo', 'an offline showcase: a local PKI, a pinned client, a corporate MITM and a DNS hijack refused', () => import('./demo.js')),
+];
+
+export function findCommand(name: string): CommandEntry | undefined {
   return COMMANDS.find((command) => command.name === name);
 }

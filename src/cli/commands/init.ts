@@ -1,7 +1,8 @@
-import { initPins, type InitHostResult } from '../../index.js';
+import { initPins, type InitHostResult } from '../../pinfile/edit.js';
 import { defineCommand, UsageError } from '../command.js';
 import { NETWORK_OPTIONS, NETWORK_USAGE, networkOptions } from '../net.js';
-import type { Output } from '../output.js';
+import { certpinCommand } from '../../lib/shell.js';
+import { withoutLeadingName, type Output } from '../output.js';
 import { configPath } from './approve.js';
 
 export default defineCommand({
@@ -42,7 +43,9 @@ Examples:
 function printResult(out: Output, result: InitHostResult, path: string): void {
   const name = result.port === 443 ? result.host : `${result.host}:${result.port}`;
   if (result.action === 'error') {
-    out.line(`${name}: ${out.style.red('error')}: ${result.error ?? 'unknown'}`);
+    // The probe's message may already start with the target; the line names it once.
+    const error = withoutLeadingName(result.error ?? 'unknown', [name, `${result.host}:${result.port}`, result.target]);
+    out.line(`${name}: ${out.style.red('error')}: ${error}`);
     return;
   }
   const what = `${result.pin} (${result.role} ${result.subject})`;
@@ -50,8 +53,8 @@ function printResult(out: Output, result: InitHostResult, path: string): void {
   if (result.backupMissing) {
     out.warn(
       `${result.host} has no backup pin yet: if this key is lost or must be replaced, pinned clients are locked out. ` +
-        `Create one with \`certpin keygen --type ec-p256 --out ${result.host}-backup.key --config ${path} --host ${result.host}\`, ` +
-        `or add your CA's next key with \`certpin add ${result.host} PIN --status backup --config ${path}\``,
+        `Create one with \`${certpinCommand('keygen', '--type', 'ec-p256', '--out', `${result.host.replace(/[^A-Za-z0-9.-]/g, '_')}-backup.key`, '--config', path, '--host', result.host)}\`, ` +
+        `or add your CA's next key with \`${certpinCommand('add', result.host, 'PIN', '--status', 'backup', '--config', path)}\``,
     );
   }
 }

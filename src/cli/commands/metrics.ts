@@ -1,6 +1,5 @@
 import { isIP } from 'node:net';
-import { collectMetrics, serveMetrics } from '../../index.js';
-import { parseDuration } from '../../ops/metrics.js';
+import { collectMetrics, parseDuration, serveMetrics } from '../../ops/metrics.js';
 import { defineCommand, UsageError, untilStopped } from '../command.js';
 import { NETWORK_OPTIONS, NETWORK_USAGE, networkOptions } from '../net.js';
 import { readConfigFile } from '../pinfile.js';
@@ -24,7 +23,7 @@ function intervalOf(text: string | undefined): number {
   } catch (error) {
     throw new UsageError(`--interval: ${(error as Error).message}`);
   }
-  if (ms < 1000) throw new UsageError(`--interval must be at least 1s, got ${JSON.stringify(text)}`);
+  if (ms !== 0 && ms < 1000) throw new UsageError(`--interval must be 0 (no rounds) or at least 1s, got ${JSON.stringify(text)}`);
   return ms;
 }
 
@@ -37,17 +36,23 @@ Probes every host entry of the pin file once and prints the Prometheus text expo
   certpin_probe_success{host,target}                        1 if the chain passed standard validation
   certpin_probe_duration_seconds{host,target}
   certpin_pin_match{host,target}                            1 if the verified chain carries a trusted pin
+                                                            (absent when the probe failed)
   certpin_chain_earliest_expiry_timestamp_seconds{host,target}  the first expiry in the chain
   certpin_trusted_pins{host}, certpin_pending_pins{host}    active+backup, and pending_review pins
   certpin_pin_set_expiry_timestamp_seconds{host}            the entry's "expires"
 With --listen, serves the same on http://HOST:PORT/metrics instead, probing every --interval and
 re-reading the pin file each time, until interrupted (SIGINT or SIGTERM). A *. entry is probed only
-when it has a "probeHost".
+when it has a "probeHost". Beside it, /probe?target=HOST[:PORT] probes one host of the pin file when
+scraped (the blackbox_exporter pattern: Prometheus keeps the target list, relabels and shards it;
+the entry's pins and port apply; hosts outside the pin file and config= are refused); with
+--interval 0 there are no rounds and /metrics serves only the pin file's series. / is a landing
+page, /-/healthy a health check.
 
 Options:
   --config FILE              the pin file (required)
   --listen HOST:PORT         serve /metrics here (port 0 picks a free one; the URL goes to stderr)
-  --interval DURATION        time between probe rounds when serving, e.g. 30s, 5m, 1h (default 5m)
+  --interval DURATION        time between probe rounds when serving, e.g. 30s, 5m, 1h (default 5m);
+                             0: no rounds, for a fleet scraped through /probe
   --concurrency N            probe at most N servers at once (default 8)
 ${NETWORK_USAGE}
 
@@ -56,7 +61,9 @@ or invalid pin file. A host that cannot be reached is a metric (probe success 0)
 
 Examples:
   certpin metrics --config pins.json > /var/lib/node_exporter/textfile/certpin.prom
-  certpin metrics --config pins.json --listen 127.0.0.1:9469 --interval 5m`,
+  certpin metrics --config pins.json --listen 127.0.0.1:9469 --interval 5m
+  certpin metrics --config pins.json --listen 0.0.0.0:9469 --interval 0
+  curl 'http://127.0.0.1:9469/probe?target=api.example.com:443'`,
   options: { ...NETWORK_OPTIONS, config: { type: 'string' }, listen: { type: 'string' }, interval: { type: 'string' }, concurrency: { type: 'string' } },
   allowPositionals: false,
   async run({ values, json, out }) {
@@ -83,7 +90,7 @@ Examples:
       load: async () => (await readConfigFile(path)).document,
       onError: (error) => out.warn(`probe round failed, still serving the last good one: ${(error as Error).message}`),
     });
-    out.note(`certpin: serving ${server.url} (probing every ${intervalMs / 1000}s); stop with Ctrl-C`);
+    out.note(`certpin: serving ${server.url} (${intervalMs === 0 ? 'no probe rounds; /probe?target=HOST[:PORT] probes on demand' : `probing every ${intervalMs / 1000}s`}); stop with Ctrl-C`);
     await untilStopped();
     await server.close();
     return 0;

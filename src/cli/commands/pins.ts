@@ -1,7 +1,7 @@
-import { inspect, type ChainEntry, type InspectResult } from '../../index.js';
+import { inspect, type ChainEntry, type InspectResult } from '../../probe.js';
 import { defineCommand, UsageError } from '../command.js';
-import { NETWORK_OPTIONS, NETWORK_USAGE, networkOptions, parseTarget } from '../net.js';
-import { mapConcurrent, type Output } from '../output.js';
+import { NETWORK_OPTIONS, NETWORK_USAGE, networkOptions, parseTarget, STDIN_TARGET, targetPath } from '../net.js';
+import { inOrder, mapConcurrent, type Output } from '../output.js';
 
 const DEFAULT_CONCURRENCY = 8;
 
@@ -16,7 +16,8 @@ trust anchor; otherwise it is the chain as served, marked untrusted with the rea
 certificates off the proven path are listed apart: they never count for pinning.
 
 TARGET is host, host:port, [v6]:port, an https:// URL (port 443 by default), or a file holding
-certificates (a bundle), a public or private key, or a CSR, in PEM or DER.
+certificates (a bundle), a public or private key, or a CSR, in PEM or DER; - reads such a file from
+standard input.
 
 Options:
   --json                     print {"results":[{target, host, port, trusted, error, chain, unproven}]}
@@ -29,6 +30,7 @@ Examples:
   certpin pins api.example.com
   certpin pins https://api.example.com:8443/ --json
   certpin pins server.pem backup-key.pem
+  openssl s_client -connect api.example.com:443 -showcerts </dev/null | certpin pins -
   certpin pins api.example.com --resolve api.example.com:443:10.0.0.5 --ca corp-root.pem`,
   options: { ...NETWORK_OPTIONS, concurrency: { type: 'string' } },
   allowPositionals: true,
@@ -36,25 +38,39 @@ Examples:
     if (positionals.length === 0) throw new UsageError('give at least one TARGET (host, host:port, URL or file)');
     const options = networkOptions(values);
     const concurrency = concurrencyOf(values.concurrency);
+    for (const target of positionals) targetPath(target, positionals);
     const progress = out.progress(positionals.length, 'pins');
     let results: InspectResult[];
+    let printed = 0;
+    // Text streams: each result is printed once it and every one before it are done.
+    const emit = inOrder<InspectResult>((result) => {
+      if (json) return;
+      if (isFailure(result)) out.note(`certpin: ${(result.error ?? '').replace(/\n+/g, ' ')}`);
+      else printResult(out, result, printed++ > 0);
+    });
     try {
       // One unreachable server or bad file must not hide the others: each failure becomes its result.
-      results = await mapConcurrent(positionals, concurrency, async (target) => {
-        const result = await inspect(target, options).catch((error: unknown) => failedResult(target, error));
+      results = await mapConcurrent(positionals, concurrency, async (target, index) => {
+        const path = targetPath(target, positionals);
+        const result = await inspect(path, options).catch((error: unknown) => failedResult(target, error));
+        if (target === STDIN_TARGET) Object.assign(result, { target, error: result.error?.replaceAll(path, 'standard input') ?? null });
         progress.tick(target);
+        emit(index, result);
         return result;
       });
     } finally {
       progress.done();
     }
-    const failed = results.filter((result) => result.chain.length === 0 && result.error !== null);
-    for (const result of failed) out.note(`certpin: ${(result.error ?? '').replace(/\n+/g, ' ')}`);
-    if (json) out.json({ results });
-    else results.filter((result) => !failed.includes(result)).forEach((result, i) => printResult(out, result, i > 0));
+    const failed = results.filter(isFailure);
+    if (json) {
+      for (const result of failed) out.note(`certpin: ${(result.error ?? '').replace(/\n+/g, ' ')}`);
+      out.json({ results });
+    }
     return failed.length > 0 ? 2 : 0;
   },
 });
+
+const isFailure = (result: InspectResult): boolean => result.chain.length === 0 && result.error !== null;
 
 function failedResult(target: string, error: unknown): InspectResult {
   let server: { host: string; port: number } | undefined;

@@ -1,4 +1,4 @@
-import { rejectPin } from '../../index.js';
+import { rejectPin } from '../../pinfile/edit.js';
 import { defineCommand } from '../command.js';
 import { configPath, hostAndPin, printEdit } from './approve.js';
 
@@ -23,7 +23,7 @@ Exit status: 0 done, 2 a usage error, an unknown host or pin, or an unreadable p
     const [host, pin] = hostAndPin(positionals, 'reject');
     const result = await rejectPin(path, host, pin);
     if (json) out.json(result);
-    else printEdit(out, result);
+    else printEdit(out, result, path);
     return 0;
   },
 });

@@ -1,7 +1,7 @@
-import { rotatePins, type RotateResult } from '../../index.js';
+import { rotatePins, type RotateResult } from '../../pinfile/rotate.js';
 import { defineCommand, UsageError } from '../command.js';
 import { NETWORK_OPTIONS, NETWORK_USAGE, networkOptions } from '../net.js';
-import type { Output } from '../output.js';
+import { withoutLeadingName, type Output } from '../output.js';
 import { configPath } from './approve.js';
 import { concurrencyOf } from './pins.js';
 
@@ -50,6 +50,8 @@ Examples:
       concurrency: concurrencyOf(values.concurrency),
       ...(days === undefined ? {} : { expireAfterDays: Number(days) }),
     });
+    // A host that could not be checked is said on stderr too, where cron mails and CI logs look.
+    for (const r of result.results) if (r.action === 'error') out.note(`certpin: ${r.host}: ${withoutLeadingName(r.message, [r.host, r.target])}`);
     if (json) out.json({ results: result.results, expired: result.expired, skipped: result.skipped });
     else printResult(out, result);
     return result.exitCode;

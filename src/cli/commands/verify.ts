@@ -1,11 +1,17 @@
 import type { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { createPolicy, parsePin, pinnedTlsOptions, type PeerPin, type PinMismatchError, type PinPolicy } from '../../index.js';
+import type { PeerPin, PinMismatchError } from '../../errors.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { CertpinError } from '../../errors.js';
+import { readCryptoObjects } from '../../pem.js';
+import { parsePin, pinOfSpki } from '../../pin.js';
+import { createPolicy, type PinPolicy } from '../../policy.js';
+import { pinnedTlsOptions } from '../../transports/tls.js';
 import { connectTls, isValidationError } from '../../probe.js';
 import { defineCommand, UsageError } from '../command.js';
 import { endpointOf, NETWORK_OPTIONS, NETWORK_USAGE, networkOptions, parseServerTarget, readCaFile } from '../net.js';
-import { mapConcurrent, type Output } from '../output.js';
+import { inOrder, mapConcurrent, type Output } from '../output.js';
 import { readConfigFile } from '../pinfile.js';
 import { concurrencyOf } from './pins.js';
 
@@ -99,6 +105,34 @@ async function verifyOne(job: Job, policy: PinPolicy, network: ReturnType<typeof
   }
 }
 
+/**
+ * The pins one `--pin` stands for, as curl's --pinnedpubkey takes them: a pin (sha256/…, sha256//…,
+ * pin-sha256="…"), a `;`-separated list of them, or a file holding a public or private key, a
+ * certificate or bundle, or a CSR (every key in it).
+ */
+function pinsOfOption(text: string): string[] {
+  if (!existsSync(text)) {
+    try {
+      return text.split(';').map((part) => part.trim()).filter(Boolean).map((part) => parsePin(part));
+    } catch (error) {
+      // A path that names no file reads better as that than as a malformed pin.
+      if (/[/\\]|\.(pem|crt|cer|der|key|pub|csr)$/i.test(text) && !/^(sha\d*\/|pin-sha)/i.test(text.trim())) {
+        throw new UsageError(`--pin ${JSON.stringify(text)} is neither a pin (sha256/…, sha256//…, a ;-separated list) nor a file`);
+      }
+      throw error;
+    }
+  }
+  let objects;
+  try {
+    objects = readCryptoObjects(readFileSync(text), text);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR' || code === 'EACCES') throw new CertpinError('ERR_CERTPIN_INVALID_INPUT', `cannot read --pin ${text}: ${code === 'EISDIR' ? 'it is a directory' : 'permission denied'}`, { cause: error });
+    throw error;
+  }
+  return objects.map((object) => pinOfSpki(object.spki));
+}
+
 function exitCodeOf(result: VerifyResult): number {
   if (result.ok) return EXIT_OK;
   return result.outcome === 'unreachable' ? EXIT_UNREACHABLE : EXIT_FAILED;
@@ -134,7 +168,9 @@ and no HOST, every host entry of the file is checked (at its "port", 443 by defa
 entry at its "probeHost"). No application data is sent.
 
 Options:
-  --pin PIN                  a trusted pin (repeatable)
+  --pin PIN                  a trusted pin (repeatable): sha256/…, sha256//… or pin-sha256="…", a
+                             ;-separated list as curl --pinnedpubkey takes (sha256//A;sha256//B),
+                             or a key, certificate or CSR file (its keys' pins)
   --config FILE              a pin file (pins.json) instead of --pin
   --json                     print {"results":[{target, host, ok, matched, chain, error}]}
   --concurrency N            check at most N servers at once (default 8)
@@ -182,7 +218,7 @@ Examples:
         if (jobs.length === 0) throw new UsageError(`${values.config} names no host that can be checked`);
       }
     } else {
-      const trusted = pins.map((pin) => parsePin(pin));
+      const trusted = [...new Set(pins.flatMap(pinsOfOption))];
       jobs = positionals.map((target) => {
         const { host, port } = parseServerTarget(target);
         return { target, host, port };
@@ -197,17 +233,21 @@ Examples:
 
     const progress = out.progress(jobs.length, 'verify');
     let results: VerifyResult[];
+    // Text streams: each verdict is printed once it and every one before it are done.
+    const emit = inOrder<VerifyResult>((result) => {
+      if (!json) printResult(out, result);
+    });
     try {
-      results = await mapConcurrent(jobs, concurrency, async (job) => {
+      results = await mapConcurrent(jobs, concurrency, async (job, index) => {
         const result = await verifyOne(job, policy, network);
         progress.tick(job.target);
+        emit(index, result);
         return result;
       });
     } finally {
       progress.done();
     }
     if (json) out.json({ results });
-    else for (const result of results) printResult(out, result);
     return Math.max(...results.map(exitCodeOf));
   },
 });
