@@ -13,7 +13,7 @@
 // so releases publish the tarball that was packed and tested (`npm publish certpin-X.Y.Z.tgz`), and
 // `guard-publish` (prepublishOnly) refuses the directory form.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const MANIFEST = `${ROOT}package.json`;
@@ -47,10 +47,13 @@ function guardPublish() {
   process.exit(1);
 }
 
-const commands = { strip, restore, 'guard-publish': guardPublish };
-const command = commands[process.argv[2]];
-if (command === undefined) {
-  process.stderr.write(`usage: node scripts/pack-manifest.mjs ${Object.keys(commands).join('|')}\n`);
-  process.exit(2);
+// Run as a script (the tests import INSTALL_SCRIPTS from it).
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const commands = { strip, restore, 'guard-publish': guardPublish };
+  const command = commands[process.argv[2]];
+  if (command === undefined) {
+    process.stderr.write(`usage: node scripts/pack-manifest.mjs ${Object.keys(commands).join('|')}\n`);
+    process.exit(2);
+  }
+  command();
 }
-command();

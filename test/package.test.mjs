@@ -1,15 +1,21 @@
-// The package as users get it: what `npm pack` publishes, that it is imported by its name (and
-// certpin/register resolves), that its types compile for an ESM TypeScript consumer (and a wrong use
-// does not), and that every public export is documented with an example.
+// The package as users get it: what `npm pack` publishes (no install-time script, a sane file list),
+// that a fresh clone builds on `npm ci`, that the packed tarball installs into a fresh project without
+// a warning and is imported by its name from ESM and CommonJS (and certpin/register and the JSON Schema
+// resolve), that its types compile for an ESM TypeScript consumer (and a wrong use does not), that
+// `certpin init` names the schema, and that every public export is documented with an example.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import ts from 'typescript';
+import { INSTALL_SCRIPTS } from '../scripts/pack-manifest.mjs';
+import { makePki } from './support/pki.mjs';
+import { startTlsServer } from './support/servers.mjs';
+import { runCli } from './support/cli.mjs';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -33,7 +39,47 @@ function cleanEnv() {
   delete env.NODE_TEST_CONTEXT;
   delete env.NODE_OPTIONS;
   delete env.CERTPIN_CONFIG;
+  // Under `npm test`, npm's own settings for the run (npm_config_*, npm_lifecycle_*) would leak into
+  // the npm commands below; they must behave as in a user's shell. This node first on PATH, as npm's.
+  for (const name of Object.keys(env)) if (/^npm_/i.test(name)) delete env[name];
+  env.PATH = `${dirname(process.execPath)}${delimiter}${env.PATH ?? ''}`;
   return env;
+}
+
+const PACKAGE = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+const SCHEMA = JSON.parse(readFileSync(join(ROOT, 'schema', 'pins.schema.json'), 'utf8'));
+// What npm prints about a dependency's lifecycle scripts (npm 11: "install scripts not yet covered by allowScripts").
+const INSTALL_SCRIPT_WARNING = /install.scripts|allowScripts|npm warn/i;
+const NPM_QUIET = ['--prefer-offline', '--no-audit', '--no-fund', '--loglevel=warn'];
+
+function tempDir(t, prefix) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Runs a command; resolves `{ code, stdout, stderr, output }` whatever its exit code. */
+async function sh(command, args, options) {
+  try {
+    const { stdout, stderr } = await run(command, args, { env: cleanEnv(), maxBuffer: 64 * 1024 * 1024, ...options });
+    return { code: 0, stdout, stderr, output: `${stdout}${stderr}` };
+  } catch (error) {
+    if (typeof error.code !== 'number') throw error;
+    return { code: error.code, stdout: error.stdout, stderr: error.stderr, output: `--- stdout\n${error.stdout}--- stderr\n${error.stderr}` };
+  }
+}
+
+/** The package.json inside a tarball. */
+async function tarballManifest(tgz) {
+  const { stdout } = await run('tar', ['-xzOf', tgz, 'package/package.json']);
+  return JSON.parse(stdout);
+}
+
+/** A fresh project as `npm init -y` writes it (CommonJS: no "type"). */
+function freshProject(t, prefix) {
+  const dir = tempDir(t, prefix);
+  writeFileSync(join(dir, 'package.json'), `${JSON.stringify({ name: 'fresh-project', version: '1.0.0', private: true }, null, 2)}\n`);
+  return dir;
 }
 
 test('npm pack publishes only bin/, build/src/, schema/, README, LICENSE and package.json', async () => {
@@ -45,6 +91,121 @@ test('npm pack publishes only bin/, build/src/, schema/, README, LICENSE and pac
   for (const needed of ['bin/certpin', 'build/src/index.js', 'build/src/index.d.ts', 'build/src/register.js', 'build/src/register.d.ts', 'schema/pins.schema.json', 'README.md', 'LICENSE', 'package.json']) {
     assert.ok(files.includes(needed), `${needed} is published`);
   }
+});
+
+test('a fresh clone builds on npm ci; its npm pack publishes no install script; a fresh project installs the tarball with no warning and uses it from ESM, CommonJS and the shell', { timeout: 900_000 }, async (t) => {
+  // npm ci of every devDependency and two builds: minutes on a busy machine, hence the timeout.
+  // The checkout as a clone has it: the files git tracks (and new ones not ignored), no build, no node_modules.
+  const clone = tempDir(t, 'certpin-clone-');
+  const { stdout: listed } = await run('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
+  for (const path of listed.split('\0').filter(Boolean)) {
+    if (existsSync(join(ROOT, path))) cpSync(join(ROOT, path), join(clone, path), { recursive: true, verbatimSymlinks: true });
+  }
+  assert.ok(!existsSync(join(clone, 'build')) && !existsSync(join(clone, 'node_modules')));
+
+  await t.test('npm ci builds it, so ./bin/certpin runs (SPEC 9)', async () => {
+    const ci = await sh('npm', ['ci', ...NPM_QUIET], { cwd: clone });
+    assert.equal(ci.code, 0, ci.output);
+    const version = await sh('./bin/certpin', ['--version'], { cwd: clone });
+    assert.equal(version.code, 0, version.output);
+    assert.equal(version.stdout.trim(), PACKAGE.version);
+  });
+
+  const packed = join(clone, '.packed');
+  mkdirSync(packed);
+  const checkoutManifest = readFileSync(join(clone, 'package.json'), 'utf8');
+  let tgz;
+  await t.test('npm pack builds first and publishes a package.json without install scripts; the checkout keeps its own', async () => {
+    const pack = await sh('npm', ['pack', '--pack-destination', packed], { cwd: clone });
+    assert.equal(pack.code, 0, pack.output);
+    const [name] = readdirSync(packed).filter((file) => file.endsWith('.tgz'));
+    assert.equal(name, `certpin-${PACKAGE.version}.tgz`);
+    tgz = join(packed, name);
+    const published = await tarballManifest(tgz);
+    assert.deepEqual(INSTALL_SCRIPTS.filter((script) => published.scripts?.[script] !== undefined), [], 'install-time scripts in the published package.json');
+    assert.equal(published.scripts.prepack, PACKAGE.scripts.prepack, 'only install scripts are left out');
+    assert.deepEqual(published.exports, PACKAGE.exports);
+    assert.equal(readFileSync(join(clone, 'package.json'), 'utf8'), checkoutManifest, 'postpack restores the checkout package.json byte for byte');
+    assert.ok(!existsSync(join(clone, 'build', 'package.json.checkout')));
+    assert.ok(JSON.parse(checkoutManifest).scripts.prepare, 'the checkout keeps prepare (npm ci and git installs build)');
+    const { stdout: listing } = await run('tar', ['-tzf', tgz]);
+    const files = listing.split('\n').filter(Boolean).map((path) => path.replace(/^package\//, ''));
+    assert.ok(files.includes('build/src/index.js') && files.includes('schema/pins.schema.json') && files.includes('bin/certpin'));
+    assert.deepEqual(files.filter((path) => !/^(bin|build\/src|schema)\//.test(path) && !['README.md', 'LICENSE', 'package.json'].includes(path)), []);
+  });
+
+  await t.test('a fresh project installs the tarball with no warning; ESM import, CommonJS require, the schema and the bin work', async (t) => {
+    const project = freshProject(t, 'certpin-install-');
+    const install = await sh('npm', ['install', ...NPM_QUIET, tgz], { cwd: project });
+    assert.equal(install.code, 0, install.output);
+    assert.doesNotMatch(install.output, INSTALL_SCRIPT_WARNING, install.output);
+    writeFileSync(join(project, 'esm.mjs'), `
+      import { createPolicy, spkiPin } from 'certpin'
+      import schema from 'certpin/schema/pins.schema.json' with { type: 'json' }
+      console.log(JSON.stringify({ createPolicy: typeof createPolicy, spkiPin: typeof spkiPin, schema: import.meta.resolve('certpin/schema/pins.schema.json'), id: schema.$id, register: import.meta.resolve('certpin/register') }))
+    `);
+    // require(esm): Node 20.19+ and 22.12+ load an ES module without top-level await from require().
+    writeFileSync(join(project, 'cjs.cjs'), `
+      const { createPolicy, isCertpinError } = require('certpin')
+      let invalid
+      try { createPolicy({ hosts: { 'api.example.com': { pins: ['sha256/abc'] } } }) } catch (err) { invalid = isCertpinError(err, 'ERR_CERTPIN_INVALID_CONFIG') }
+      console.log(JSON.stringify({ invalid, schema: require.resolve('certpin/schema/pins.schema.json'), id: require('certpin/schema/pins.schema.json').$id }))
+    `);
+    const [esm, cjs, bin] = await Promise.all([
+      sh(process.execPath, ['esm.mjs'], { cwd: project }),
+      sh(process.execPath, ['cjs.cjs'], { cwd: project }),
+      sh(join(project, 'node_modules', '.bin', 'certpin'), ['--version'], { cwd: project }),
+    ]);
+    assert.equal(esm.code, 0, esm.output);
+    const imported = JSON.parse(esm.stdout);
+    assert.deepEqual([imported.createPolicy, imported.spkiPin], ['function', 'function']);
+    assert.equal(imported.schema, new URL('node_modules/certpin/schema/pins.schema.json', `file://${project}/`).href);
+    assert.equal(imported.id, SCHEMA.$id);
+    assert.match(imported.register, /node_modules\/certpin\/build\/src\/register\.js$/);
+    assert.equal(cjs.code, 0, cjs.output);
+    const required = JSON.parse(cjs.stdout);
+    assert.equal(required.invalid, true);
+    assert.equal(required.schema, join(project, 'node_modules', 'certpin', 'schema', 'pins.schema.json'));
+    assert.equal(required.id, SCHEMA.$id);
+    assert.equal(bin.code, 0, bin.output);
+    assert.equal(bin.stdout.trim(), PACKAGE.version);
+  });
+});
+
+test('control: the install check sees a tarball whose package.json keeps a prepare script', async (t) => {
+  // Proves INSTALL_SCRIPT_WARNING matches what npm prints: the check above could not pass by accident.
+  const pkg = tempDir(t, 'certpin-control-pkg-');
+  writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: 'prepare-control', version: '1.0.0', files: ['index.js'], scripts: { prepare: 'node -e 0' } }));
+  writeFileSync(join(pkg, 'index.js'), 'module.exports = 1\n');
+  const pack = await sh('npm', ['pack', '--ignore-scripts', '--pack-destination', pkg], { cwd: pkg });
+  assert.equal(pack.code, 0, pack.output);
+  const project = freshProject(t, 'certpin-control-');
+  const install = await sh('npm', ['install', ...NPM_QUIET, join(pkg, 'prepare-control-1.0.0.tgz')], { cwd: project });
+  assert.equal(install.code, 0, install.output);
+  assert.match(install.output, INSTALL_SCRIPT_WARNING);
+});
+
+test('the JSON Schema is exported and its $id is its address on the CDN; certpin init writes it as $schema and the file loads', async (t) => {
+  assert.equal(PACKAGE.exports['./schema/pins.schema.json'], './schema/pins.schema.json');
+  // unpkg serves a package file at https://unpkg.com/<name>/<path> (the latest version).
+  assert.equal(SCHEMA.$id, `https://unpkg.com/${PACKAGE.name}/schema/pins.schema.json`);
+  const pki = await makePki();
+  const server = await startTlsServer({ cert: [pki.leaf, pki.intermediate] });
+  t.after(() => server.close());
+  const dir = tempDir(t, 'certpin-init-schema-');
+  writeFileSync(join(dir, 'root.pem'), pki.root.pem);
+  const init = await runCli(['init', `localhost:${server.port}`, '--config', 'pins.json', '--ca', 'root.pem'], { cwd: dir });
+  assert.equal(init.code, 0, `${init.stdout}${init.stderr}`);
+  const text = readFileSync(join(dir, 'pins.json'), 'utf8');
+  const written = JSON.parse(text);
+  assert.equal(Object.keys(written)[0], '$schema', 'editors read $schema first');
+  assert.equal(written.$schema, SCHEMA.$id);
+  assert.equal(written.hosts.localhost.pins[0].pin, pki.intermediate.pin);
+  // The file with its $schema is a valid pin file: the CLI and the library read it back.
+  const verify = await runCli(['verify', '--config', 'pins.json', '--ca', 'root.pem', `localhost:${server.port}`], { cwd: dir });
+  assert.equal(verify.code, 0, `${verify.stdout}${verify.stderr}`);
+  const lint = await runCli(['lint', '--config', 'pins.json'], { cwd: dir });
+  assert.doesNotMatch(`${lint.stdout}${lint.stderr}`, /\$schema/);
 });
 
 test('the package is imported by its name; certpin/register resolves; internals are not reachable', async (t) => {
