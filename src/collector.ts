@@ -246,6 +246,8 @@ const JSON_UNSAFE = /[\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\
  * controls, and this also escapes DEL, C1 (0x9b is CSI on 8-bit terminals), the Unicode line
  * separators and bidirectional overrides, as `\uHHHH`: the same JSON value, always one line.
  *
+ * @param report - a report as the collector stores it.
+ * @throws Never for a report of the collector's (plain JSON).
  * @example
  * ```js
  * import { createCollector, reportJsonLine } from 'certpin'

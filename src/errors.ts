@@ -45,8 +45,14 @@ const CODES: ReadonlySet<string> = new Set<CertpinErrorCode>([
  * ```
  */
 export class CertpinError extends Error {
+  /** The stable code to branch on (`switch (err.code)` narrows). */
   readonly code: CertpinErrorCode;
 
+  /**
+   * @param code - The stable error code.
+   * @param message - What happened, which input, and what to do.
+   * @param options - `cause`: the underlying error, as for `Error`.
+   */
   constructor(code: CertpinErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'CertpinError';
@@ -64,7 +70,9 @@ export class CertpinError extends Error {
  * ```
  */
 export interface PeerPin {
+  /** The certificate's SPKI pin, `sha256/…`. */
   pin: string;
+  /** The certificate's subject, e.g. `CN=api.example.com`. */
   subject: string;
 }
 
@@ -77,10 +85,19 @@ export interface PeerPin {
  * ```
  */
 export class PinMismatchError extends CertpinError {
+  /** The host whose pins failed. */
   readonly hostname: string;
+  /** The verified chain, leaf first; empty when there was none. */
   readonly peerPins: PeerPin[];
+  /** The host's trusted pins. */
   readonly expectedPins: string[];
 
+  /**
+   * @param hostname - The host whose pins failed.
+   * @param peerPins - The verified chain, leaf first.
+   * @param expectedPins - The host's trusted pins.
+   * @param detail - A short reason shown after the host name, e.g. that the pins expired.
+   */
   constructor(hostname: string, peerPins: PeerPin[], expectedPins: string[], detail?: string) {
     const lines = [
       `Certificate pinning failure for ${hostname}${detail ? ` (${detail})` : ''}`,
@@ -101,6 +118,10 @@ export class PinMismatchError extends CertpinError {
  * True when `value` is a certpin error (optionally with the given code). Works across two copies of
  * the package, since it looks at the code rather than the class.
  *
+ * @param value - Anything, typically a caught `err` (which TypeScript types as `unknown`).
+ * @param code - When given, also requires this code.
+ * @returns Whether `value` is a certpin error (with `code`); a type guard, so `value.code` is typed after it.
+ * @throws Never: any value is accepted.
  * @example
  * ```js
  * if (isCertpinError(err, 'ERR_CERTPIN_MISMATCH')) alertSecurityTeam(err)

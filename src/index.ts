@@ -3,7 +3,7 @@ export type { CertpinErrorCode, PeerPin } from './errors.js';
 export { spkiPin, parsePin } from './pin.js';
 export { normalizeHostname } from './hosts.js';
 export { createPolicy, PinPolicy } from './policy.js';
-export type { CheckResult, CheckOutcome, CheckOptions, PolicyOptions } from './policy.js';
+export type { CheckResult, CheckOutcome, CheckOptions, HostNames, PolicyOptions } from './policy.js';
 export type { PolicyConfig, PolicySettings, HostConfig, PinRecord, PinStatus, CaInput, HostRule } from './config.js';
 export type { Annotations } from './config.js';
 export { VIOLATION_CHANNEL } from './reports.js';

@@ -30,6 +30,12 @@ function pinOfCertificate(cert: X509Certificate): string {
  * OkHttp, curl (`--pinnedpubkey sha256//…`), HPKP and Android all use. Text and bytes are read as PEM or
  * DER; for a bundle the first object counts.
  *
+ * @param input - A certificate or key object, PEM text, or DER bytes (a certificate, an SPKI public
+ *   key, a PKCS#8, PKCS#1 or SEC1 private key, or a PKCS#10 CSR).
+ * @returns The pin, `sha256/` + base64 of the SHA-256 of the DER SubjectPublicKeyInfo.
+ * @throws {@link CertpinError} `ERR_CERTPIN_INVALID_INPUT` when the text or bytes hold nothing readable,
+ *   or for a secret (symmetric) key, which has no public key.
+ * @throws TypeError when `input` is of none of the accepted types.
  * @example
  * ```js
  * import { readFileSync } from 'node:fs'
@@ -57,6 +63,10 @@ export function spkiPin(input: X509Certificate | KeyObject | string | Uint8Array
  * returns it as `sha256/B64`. Anything else, including SHA-1 pins and values that do not decode to
  * exactly 32 bytes, throws `ERR_CERTPIN_INVALID_PIN` quoting the input.
  *
+ * @param text - The pin in any of the three spellings; surrounding white space is ignored.
+ * @returns The pin as `sha256/B64`.
+ * @throws {@link CertpinError} `ERR_CERTPIN_INVALID_PIN` when `text` is not a SHA-256 SPKI pin.
+ * @throws TypeError when `text` is not a string.
  * @example
  * ```js
  * parsePin('pin-sha256="47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="')

@@ -29,14 +29,21 @@ export type ChainRole = 'leaf' | 'intermediate' | 'root' | 'key' | 'csr';
  * ```
  */
 export interface ChainEntry {
+  /** Where the object sits: `leaf`, `intermediate`, `root`, or `key`/`csr` for files. */
   role: ChainRole;
+  /** The subject name (RFC 4514 order as Node prints it). */
   subject: string;
+  /** The issuer's name; null for keys and CSRs. */
   issuer: string | null;
+  /** Start of validity (ISO 8601); null for keys and CSRs. */
   notBefore: string | null;
+  /** End of validity (ISO 8601); null for keys and CSRs. */
   notAfter: string | null;
   /** Whole days until notAfter, rounded down (negative once expired). */
   daysLeft: number | null;
+  /** The SPKI pin, `sha256/…`. */
   pin: string;
+  /** SHA-256 of the whole certificate (colon-separated hex), for matching with other tools; not a pin. */
   fingerprint256: string | null;
 }
 
@@ -52,9 +59,11 @@ export interface ChainEntry {
  * ```
  */
 export interface InspectResult {
+  /** The target as given. */
   target: string;
   /** null for files. */
   host: string | null;
+  /** The port connected to; null for files. */
   port: number | null;
   /** Whether the chain passed standard validation (trust store, hostname, dates) and was proven to an anchor. */
   trusted: boolean;
@@ -83,8 +92,9 @@ export interface InspectOptions {
   ca?: CaInput;
   /** curl-style `HOST:PORT:ADDR` overrides of name resolution. */
   resolve?: string[];
+  /** The TLS server name (SNI) and the name the certificate must be valid for, when not the host's. */
   servername?: string;
-  /** @default 10000 */
+  /** Milliseconds for the connection and handshake. @default 10000 */
   timeout?: number;
 }
 
@@ -482,6 +492,14 @@ async function inspectServer(target: string, server: { host: string; port: numbe
  * `code` (ENOTFOUND, ECONNREFUSED, ETIMEDOUT, …) and a one-sentence message when the server cannot be
  * reached or does not speak TLS.
  *
+ * @param target - `host`, `host:port`, `[v6]:port`, an `https://` URL (port 443 by default), or the path
+ *   of an existing certificate, bundle, key or CSR file.
+ * @param options - Trust store (`ca`), `resolve`, `servername` and `timeout` (milliseconds) for a server.
+ * @returns What was found: the chain (verified or as served), whether it is trusted, and why not.
+ * @throws {@link CertpinError} `ERR_CERTPIN_INVALID_INPUT` for an unreadable file or a bad target.
+ * @throws Error with Node's `code` (ENOTFOUND, ECONNREFUSED, ETIMEDOUT, …) when the server cannot be
+ *   reached or does not speak TLS.
+ * @throws TypeError for a misused option, e.g. a `timeout` that is not a positive number.
  * @example
  * ```js
  * import { inspect } from 'certpin'

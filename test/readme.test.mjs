@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { independentPin } from './support/pki.mjs';
 import { startReadmeServers } from './support/readme-site.mjs';
+import { typeCheck } from './support/readme-typescript.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const PRELOAD = fileURLToPath(new URL('./support/readme-preload.mjs', import.meta.url));
@@ -193,6 +194,33 @@ for (const [i, block] of jsBlocks.entries()) {
       assert.equal(servers.mitm.bytesReceived(), bytesBefore, 'the MITM received application bytes');
     });
   }
+}
+
+// The same examples as a TypeScript reader pastes them (strict, NodeNext), against the built types.
+// The control is the README's old catch block, which read err.cause of an `unknown` err.
+const CONTROL_TS = `import { isCertpinError } from 'certpin'
+try { await fetch('https://api.example.com/') } catch (err) {
+  if (isCertpinError(err.cause, 'ERR_CERTPIN_MISMATCH')) console.error(err.cause.message)
+}
+`;
+const tsName = (block, i) => (isPolicyFile(block) ? 'policy.ts' : `example-${i}.ts`);
+let typeChecked;
+const typeCheckReadme = () => (typeChecked ??= typeCheck(ROOT, [
+  ...jsBlocks.map((block, i) => ({ name: tsName(block, i), code: block.code, line: block.line })),
+  { name: 'control-unknown-catch.ts', code: CONTROL_TS, line: 0 },
+]));
+
+test('the TypeScript check of the README examples is real: an unnarrowed catch (err) does not compile', async () => {
+  const { errors, unattributed, output } = await typeCheckReadme();
+  assert.deepEqual(unattributed, [], output);
+  assert.match(errors.get('control-unknown-catch.ts').join('\n'), /error TS18046: 'err' is of type 'unknown'/, output);
+});
+
+for (const [i, block] of jsBlocks.entries()) {
+  test(`README.md:${block.line} type-checks as strict TypeScript (NodeNext) against the built types`, async () => {
+    const { errors } = await typeCheckReadme();
+    assert.deepEqual(errors.get(tsName(block, i)), []);
+  });
 }
 
 test('every js block of the README was run', () => {

@@ -179,6 +179,8 @@ export async function checkExpiry(target: string, options: CheckExpiryOptions = 
  * One result in words: when the first certificate of the chain expires, which one, and why the chain
  * was not trusted if it was not.
  *
+ * @param result - a result of {@link checkExpiry} or {@link judgeExpiry}.
+ * @throws Never.
  * @example
  * ```js
  * describeExpiry(await checkExpiry('api.example.com')) // 'expires in 12 days (2027-01-13T00:00:00Z, intermediate CN=Example CA)'
@@ -206,6 +208,9 @@ function perfLabel(text: string): string {
  * warning and critical thresholds (`days=12;30;7`; with several targets one `days_TARGET` each). The
  * state is the worst of the results.
  *
+ * @param results - the results of the targets checked, in any order.
+ * @param options - the warning and critical thresholds in days (defaults 30 and 7).
+ * @throws {TypeError} when a threshold is not a non-negative number or `warn` is below `critical`.
  * @example
  * ```js
  * import { checkExpiry, formatNagiosExpiry } from 'certpin'

@@ -37,14 +37,19 @@ export type KeyType = (typeof KEY_TYPES)[number];
  * ```
  */
 export interface BackupKeyOptions {
+  /** The key's algorithm and size. */
   type: KeyType;
   /** Where the PKCS#8 PEM private key goes. Must not exist. */
   out: string;
-  /**
-   * Also write a CSR signed by the key, for the CA that will one day certify it. Must not exist.
-   * `san`: subject alternative names it asks for, DNS names (`*.` allowed) or IP addresses.
-   */
-  csr?: { path: string; subject: string; san?: readonly string[] | undefined } | undefined;
+  /** Also write a CSR signed by the key, for the CA that will one day certify it. Must not exist. */
+  csr?: {
+    /** Where the PEM CSR goes. */
+    path: string;
+    /** The CSR's subject as an RFC 4514 string, as written: `CN=a,O=b`. */
+    subject: string;
+    /** Subject alternative names it asks for: DNS names (`*.` allowed) or IP addresses. */
+    san?: readonly string[] | undefined;
+  } | undefined;
   /**
    * Also write the public key (SPKI PEM) here, e.g. for `curl --pinnedpubkey FILE`, which reads a
    * public key file and not a private one. Must not exist. {@link defaultPublicKeyPath} names one.
@@ -64,10 +69,13 @@ export interface BackupKeyOptions {
 export interface BackupKey {
   /** The key's SPKI pin (the CSR has the same). */
   pin: string;
+  /** The path the private key was written to (mode 0600). */
   keyPath: string;
+  /** The path of the CSR, or null when none was asked for. */
   csrPath: string | null;
   /** Where the public key PEM went, or null when none was asked for. */
   publicKeyPath: string | null;
+  /** The key's type. */
   type: KeyType;
 }
 
@@ -132,6 +140,12 @@ async function writeNewFile(path: string, text: string, mode: number): Promise<v
  * keeps pinned clients working. With `csr`, also writes a certificate signing request signed by the
  * key. Neither file may exist already; on any failure nothing is left behind.
  *
+ * @param options - `type` (one of {@link KEY_TYPES}), `out` (the key's path) and, optionally, `csr`
+ *   (`path` and an RFC 4514 `subject` such as `CN=api.example.com,O=Example`).
+ * @returns The key's pin and the paths written.
+ * @throws {@link CertpinError} `ERR_CERTPIN_INVALID_INPUT` when the key or CSR file already exists.
+ * @throws TypeError for an unknown key type or a subject that is not an RFC 4514 name.
+ * @throws Error with Node's `code` (EACCES, ENOENT, …) when a file cannot be written.
  * @example
  * ```js
  * import { createBackupKey } from 'certpin'
@@ -181,6 +195,8 @@ function subjectAltNames(san: readonly string[]): { dnsNames: string[]; ipAddres
  * Where `keygen` puts the public key of a private key file by default: beside it, `backup.key` giving
  * `backup.pub.pem` (a `.key` or `.pem` extension is replaced, anything else gets `.pub.pem` added).
  *
+ * @param keyPath - the path of the private key file.
+ * @throws Never: it only computes a path.
  * @example
  * ```js
  * defaultPublicKeyPath('/keys/backup-2027.key') // '/keys/backup-2027.pub.pem'

@@ -154,6 +154,11 @@ function refuse(status: number, message: string): CertpinError {
  * exporter connects only to pinned hosts. The
  * certpin_pin_match series is left out when the probe failed.
  *
+ * @param config - the policy configuration (the pin file's content).
+ * @param target - `HOST`, `HOST:PORT` or `[IPv6]:PORT`, a host of the pin file.
+ * @param options - connection options of {@link inspect} (`ca`, `timeout`, `resolve`…).
+ * @throws {CertpinError} `ERR_CERTPIN_INVALID_CONFIG` for an invalid configuration, `ERR_CERTPIN_INVALID_INPUT`
+ *   for a malformed target or one no entry matches; a failed probe is a series, not an error.
  * @example
  * ```js
  * import { probeMetrics } from 'certpin'

@@ -299,7 +299,8 @@ export async function initPins(path: string, targets: readonly string[], options
         }
         return { ...result, action, error, backupMissing: !entry.pins.some((p) => statusOf(p) === 'backup') };
       }),
-    { ...options, create: newPinFileDocument() },
+    // A new file names its JSON Schema by the schema's $id, a URL that serves it, so editors (VS Code) complete and check it.
+    { ...options, create: { $schema: 'https://unpkg.com/certpin/schema/pins.schema.json', ...newPinFileDocument() } },
   );
   const exitCode = outcomes.some((o) => o.kind === 'unreachable') ? 2 : results.some((r) => r.action === 'error') ? 1 : 0;
   return { results, exitCode };

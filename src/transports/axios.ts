@@ -108,6 +108,12 @@ function describeAxiosProxy(proxy: unknown): string {
  *
  * `axios` is your axios (1.7 or later: `axios.getAdapter`); certpin does not load it.
  *
+ * @typeParam Adapter - the type of your axios's http adapter, which the returned `adapter` stands in for.
+ * @param policy - the policy every connection is checked against.
+ * @param axios - your axios, whose http adapter certpin wraps.
+ * @param settings - `agent`: https.Agent options; `proxy`: `'env'` (the default, as axios reads HTTPS_PROXY), a proxy URL or `false`.
+ * @throws {TypeError} when `axios` has no `getAdapter` or a setting is unusable; a request whose final
+ *   config would bypass the pins is rejected with `ERR_CERTPIN_INVALID_CONFIG` (a {@link CertpinError}).
  * @example
  * ```js
  * import axios from 'axios'

@@ -57,7 +57,10 @@ export interface GotRequestOptionsView {
  */
 export interface PinnedGotOptions {
   agent: { https: Agent; http2: PinnedHttp2Agent };
-  hooks: { beforeRequest: Array<(options: GotRequestOptionsView) => void> };
+  hooks: {
+    /** certpin's guard: refuses, before any connection, a request whose final options route around the pins. */
+    beforeRequest: Array<(options: GotRequestOptionsView) => void>;
+  };
   /**
    * With a policy `ca`: the trust store of http2-wrapper's ALPN probe, which connects with got's own
    * TLS options before either agent is chosen (its socket is then closed unused).
@@ -114,6 +117,10 @@ export class PinnedHttp2Agent {
   readonly #sessions = new Map<string, SessionEntry>();
   readonly #pending = new Map<string, Promise<SessionEntry>>();
 
+  /**
+   * @param policy - the policy every session is checked against.
+   * @param proxy - `false` (direct), `'env'` or a proxy URL: sessions are tunnelled, pins on the origin.
+   */
   constructor(policy: PinPolicy, proxy: ProxySetting = false) {
     this.policy = policy;
     this.proxy = checkProxySetting(proxy, 'proxy');
@@ -257,6 +264,10 @@ const describe = (value: unknown): string => (typeof value === 'object' && value
  * got runs `beforeRequest` hooks in the order the options were merged: give these options last to
  * `got.extend(yours, pinnedGotOptions(policy))`, so that the check sees what your hooks changed.
  *
+ * @param policy - the policy every connection is checked against.
+ * @param settings - `agent`: https.Agent options; `proxy`: `false` (the default), `'env'` or a proxy URL.
+ * @throws {TypeError} for an unusable proxy setting or agent option; at request time the guard throws
+ *   `ERR_CERTPIN_INVALID_CONFIG` (a {@link CertpinError}) for options that would bypass the pins.
  * @example
  * ```js
  * import got from 'got'

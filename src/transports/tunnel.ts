@@ -172,6 +172,11 @@ type ConnectionCallback = (err: Error | null, stream: Duplex) => void;
 export class PinnedProxyAgent extends PinnedAgent {
   readonly proxy: ProxySetting;
 
+  /**
+   * @param policy - the policy every origin connection is checked against.
+   * @param proxy - `false` (direct), `'env'` or a proxy URL.
+   * @param options - https.Agent options; nothing in them can weaken validation.
+   */
   constructor(policy: PinPolicy, proxy: ProxySetting, options: AgentOptions = {}) {
     // Node's own `proxyEnv` agent option (Node 24, 22.21, 20.20) would tunnel a second time, and axios
     // rebuilds an agent that has it: one proxy setting, this one.
@@ -222,6 +227,10 @@ export class PinnedProxyAgent extends PinnedAgent {
  * the origin inside the tunnel (G4). An agent of a proxy library (`https-proxy-agent`, `hpagent`)
  * used instead would make its own TLS connection without certpin's check: use this one.
  *
+ * @param policy - the policy every origin connection is checked against.
+ * @param proxy - `false` (direct), `'env'` (HTTPS_PROXY, ALL_PROXY and NO_PROXY at each connection) or a proxy URL.
+ * @param options - https.Agent options; nothing in them can weaken validation.
+ * @throws {TypeError} for an unusable proxy setting or Node's own `proxyEnv` option.
  * @example
  * ```js
  * import https from 'node:https'

@@ -45,6 +45,7 @@ test('init against a real server creates the file with the intermediate pin, por
   ]);
   const document = JSON.parse(await readFile(path, 'utf8'));
   assert.deepEqual(document, {
+    $schema: 'https://unpkg.com/certpin/schema/pins.schema.json',
     version: 1,
     settings: { unpinned: 'allow', pinLevel: 'intermediate', expireUnseenAfterDays: 90 },
     hosts: { localhost: { port: server.port, pins: [{ pin: pki.intermediate.pin, status: 'active', subject: pki.intermediate.subject, firstSeen: now.toISOString(), lastSeen: now.toISOString() }] } },
