@@ -12,7 +12,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +24,8 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const PRELOAD = fileURLToPath(new URL('./support/readme-preload.mjs', import.meta.url));
 const BIN = join(ROOT, 'bin', 'certpin');
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
+// The README and the pages of docs/ it links (not the generated API reference): every example in them runs.
+const DOCUMENTS = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((name) => name.endsWith('.md')).sort().map((name) => `docs/${name}`)];
 
 // The README's example pins. Replacing them with the pins of the test PKI is legitimate: it is exactly
 // what a reader does (paste the pins `certpin pins` and `certpin keygen` printed for their host), and
@@ -32,12 +34,13 @@ const EXAMPLE_INTERMEDIATE_PIN = 'sha256/EXAMPLE+issuing+CA+pin+of+api+example+c
 const EXAMPLE_BACKUP_PIN = 'sha256/EXAMPLE+backup+key+pin+for+api+example+com0=';
 const EXAMPLE_TIMEOUT_MS = 30_000;
 
-/** Fenced blocks in order: `{ lang, code, line, illustrative }` (the reason of a following `<!-- illustrative: … -->`). */
-function codeBlocks(markdown) {
+/** Fenced blocks in order: `{ file, lang, code, line, illustrative }` (the reason of a following `<!-- illustrative: … -->`). */
+function codeBlocks(markdown, file) {
   const blocks = [];
   const fence = /^```(\w*)\n([\s\S]*?)^```[ \t]*\n(?:<!-- illustrative: (.+?) -->)?/gm;
   for (const match of markdown.matchAll(fence)) {
     blocks.push({
+      file,
       lang: match[1],
       code: match[2],
       line: markdown.slice(0, match.index).split('\n').length,
@@ -47,7 +50,7 @@ function codeBlocks(markdown) {
   return blocks;
 }
 
-const blocks = codeBlocks(README);
+const blocks = DOCUMENTS.flatMap((file) => codeBlocks(readFileSync(join(ROOT, file), 'utf8'), file));
 const jsBlocks = blocks.filter((b) => b.lang === 'js' || b.lang === 'javascript' || b.lang === 'mjs');
 const isPolicyFile = (block) => block.code.startsWith('// policy.js\n');
 const isReportOnly = (block) => /enforce:\s*false/.test(block.code);
@@ -131,7 +134,7 @@ test('the README uses the example pins the substitution replaces, and pins api.e
   assert.equal(jsBlocks.filter(isPolicyFile).length, 1);
   for (const block of jsBlocks.slice(1)) {
     assert.ok(block.code.includes("from './policy.js'") || block.code.includes(EXAMPLE_INTERMEDIATE_PIN) || block.code.includes("loadPolicy('pins.json'"),
-      `README.md:${block.line}: an example must pin api.example.com (import ./policy.js, list the pins or load pins.json)`);
+      `${block.file}:${block.line}: an example must pin api.example.com (import ./policy.js, list the pins or load pins.json)`);
   }
   const quickStart = README.slice(README.indexOf('## Quick start'), README.indexOf('\n## ', README.indexOf('## Quick start') + 1));
   assert.match(quickStart, /^npm ci && npm run demo\b/m);
@@ -150,7 +153,7 @@ test('an ordinary client is fooled by the MITM (so a pinned example refusing it 
 
 for (const [i, block] of jsBlocks.entries()) {
   if (isPolicyFile(block)) {
-    test(`README.md:${block.line} policy.js is imported by the examples`, () => {
+    test(`${block.file}:${block.line} policy.js is imported by the examples`, () => {
       assert.ok(jsBlocks.some((b) => b.code.includes("from './policy.js'")));
       ran.add(i);
     });
@@ -160,7 +163,7 @@ for (const [i, block] of jsBlocks.entries()) {
   const modules = [...block.code.matchAll(/^import .* from '([^.'][^']*)'/gm)].map((m) => m[1]).filter((m) => m !== 'certpin');
   const api = [...new Set(block.code.replace(/\/\/.*$/gm, '').match(/\b(pinned(?:Fetch|Dispatcher|Agent|TlsOptions)|loadPolicy)\b/g))];
   const title = [...api, ...modules].join(' + ');
-  test(`README.md:${block.line} (${title}) works against api.example.com`, async () => {
+  test(`${block.file}:${block.line} (${title}) works against api.example.com`, async () => {
     const requestsBefore = servers.site.requests.length;
     const run = await runNode([file], { cwd: appDir, target: 'site' });
     assert.equal(run.signal, null, `killed after ${EXAMPLE_TIMEOUT_MS} ms: the example must finish on its own\n${run.output}`);
@@ -172,7 +175,7 @@ for (const [i, block] of jsBlocks.entries()) {
   });
 
   if (isReportOnly(block)) {
-    test(`README.md:${block.line} (report-only) goes ahead through the MITM and reports the violation`, async () => {
+    test(`${block.file}:${block.line} (report-only) goes ahead through the MITM and reports the violation`, async () => {
       const bytesBefore = servers.mitm.bytesReceived();
       const reportsBefore = servers.collector.reports();
       const run = await runNode([file], { cwd: appDir, target: 'mitm' });
@@ -183,7 +186,7 @@ for (const [i, block] of jsBlocks.entries()) {
       assert.ok(await eventually(() => servers.collector.reports() > reportsBefore), 'the report reached reportUri');
     });
   } else {
-    test(`README.md:${block.line} (${title}) refuses a trusted MITM: ERR_CERTPIN_MISMATCH, zero bytes sent`, async () => {
+    test(`${block.file}:${block.line} (${title}) refuses a trusted MITM: ERR_CERTPIN_MISMATCH, zero bytes sent`, async () => {
       const bytesBefore = servers.mitm.bytesReceived();
       const connectionsBefore = servers.mitm.connections();
       const run = await runNode([file], { cwd: appDir, target: 'mitm' });
@@ -206,7 +209,7 @@ try { await fetch('https://api.example.com/') } catch (err) {
 const tsName = (block, i) => (isPolicyFile(block) ? 'policy.ts' : `example-${i}.ts`);
 let typeChecked;
 const typeCheckReadme = () => (typeChecked ??= typeCheck(ROOT, [
-  ...jsBlocks.map((block, i) => ({ name: tsName(block, i), code: block.code, line: block.line })),
+  ...jsBlocks.map((block, i) => ({ name: tsName(block, i), code: block.code, line: block.line, file: block.file })),
   { name: 'control-unknown-catch.ts', code: CONTROL_TS, line: 0 },
 ]));
 
@@ -217,14 +220,14 @@ test('the TypeScript check of the README examples is real: an unnarrowed catch (
 });
 
 for (const [i, block] of jsBlocks.entries()) {
-  test(`README.md:${block.line} type-checks as strict TypeScript (NodeNext) against the built types`, async () => {
+  test(`${block.file}:${block.line} type-checks as strict TypeScript (NodeNext) against the built types`, async () => {
     const { errors } = await typeCheckReadme();
     assert.deepEqual(errors.get(tsName(block, i)), []);
   });
 }
 
-test('every js block of the README was run', () => {
-  const missing = jsBlocks.map((b, i) => (ran.has(i) ? undefined : `README.md:${b.line}`)).filter(Boolean);
+test('every js block of the README and docs/ was run', () => {
+  const missing = jsBlocks.map((b, i) => (ran.has(i) ? undefined : `${b.file}:${b.line}`)).filter(Boolean);
   assert.deepEqual(missing, [], `js blocks not run (or failing): ${missing.join(', ')}`);
 });
 
@@ -244,16 +247,16 @@ test('the CLI tour and the CI check run as written against api.example.com; the 
   let commands = 0;
   for (const block of rest) {
     if (block.illustrative !== undefined) {
-      assert.ok(block.illustrative.trim().length > 10, `README.md:${block.line}: say why the block is illustrative`);
+      assert.ok(block.illustrative.trim().length > 10, `${block.file}:${block.line}: say why the block is illustrative`);
       continue;
     }
     for (const line of block.code.split('\n').filter((l) => l.trim() !== '')) {
-      assert.match(line, /^certpin /, `README.md:${block.line}: a run block holds certpin commands only (or mark it <!-- illustrative: why -->)`);
-      assert.ok(!line.includes('…'), `README.md:${block.line}: "${line}" cannot run as written`);
+      assert.match(line, /^certpin /, `${block.file}:${block.line}: a run block holds certpin commands only (or mark it <!-- illustrative: why -->)`);
+      assert.ok(!line.includes('…'), `${block.file}:${block.line}: "${line}" cannot run as written`);
       const args = shellWords(substitute(line)).slice(1);
       const run = await runNode([BIN, ...args], { cwd: tourDir, target: 'site' });
-      assert.equal(run.code, 0, `README.md:${block.line}: ${line}\n${run.output}`);
-      assert.notEqual(run.stdout, '', `README.md:${block.line}: ${line} printed nothing`);
+      assert.equal(run.code, 0, `${block.file}:${block.line}: ${line}\n${run.output}`);
+      assert.notEqual(run.stdout, '', `${block.file}:${block.line}: ${line} printed nothing`);
       commands++;
     }
   }

@@ -1,7 +1,7 @@
-// The README's Prometheus scrape configuration, run by a real Prometheus (issue 16 item 1): the
+// The Prometheus scrape configuration of docs/prometheus.md, run by a real Prometheus (issue 16 item 1): the
 // /probe job with its relabeling scrapes `certpin metrics --listen --interval 0`, and the series
 // arrive labelled by target, with the shipped alert rules loaded. The config is taken from the
-// README itself, with only the addresses and intervals replaced.
+// document itself, with only the addresses and intervals replaced.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -62,7 +62,7 @@ async function queryUntil(base, query, accept) {
   throw new Error(`Prometheus never answered ${query} as expected`);
 }
 
-test('the README scrape config, run by Prometheus, scrapes /probe per target with the relabeling', { timeout: 120_000 }, async () => {
+test('the documented scrape config, run by Prometheus, scrapes /probe per target with the relabeling', { timeout: 120_000 }, async () => {
   const good = await startTlsServer({ cert: [pki.leaf, pki.intermediate] });
   const rogue = await startTlsServer({ cert: [pki.rogueLeaf, pki.rogueIntermediate] });
   after(() => Promise.all([good.close(), rogue.close()]));
@@ -71,9 +71,9 @@ test('the README scrape config, run by Prometheus, scrapes /probe per target wit
   const exporter = await startProgram(process.execPath, [BIN, 'metrics', '--config', join(dir, 'pins.json'), '--ca', join(dir, 'root.pem'), '--listen', '127.0.0.1:0', '--interval', '0'], /serving http:\/\/(127\.0\.0\.1:\d+)\/metrics/);
   const exporterAddress = exporter.match[1];
 
-  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const readme = readFileSync(join(ROOT, 'docs', 'prometheus.md'), 'utf8');
   const block = /```yaml\n(# prometheus\.yml\n[\s\S]*?)```/.exec(readme);
-  assert.ok(block, 'the README has the prometheus.yml block');
+  assert.ok(block, 'docs/prometheus.md has the prometheus.yml block');
   const config = block[1]
     .replace('node_modules/certpin/prometheus/alerts.yml', join(ROOT, 'prometheus', 'alerts.yml'))
     .replaceAll('127.0.0.1:9469', exporterAddress)

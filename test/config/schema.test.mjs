@@ -1,6 +1,6 @@
 // The shipped JSON Schema (issue 14 item 1): additionalProperties false at every level, `note` and
 // `^x-` annotations allowed. Checked with a validator of the keywords it uses (./json-schema.mjs,
-// which refuses any other) against real documents: what certpin itself writes, the README's pin file,
+// which refuses any other) against real documents: what certpin itself writes, the pin file of docs/policy.md,
 // annotated files, and the typos of the issue; the schema and certpin's own validation must agree.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +13,7 @@ import { startTlsServer } from '../support/servers.mjs';
 import { validateSchema } from './json-schema.mjs';
 
 const SCHEMA = JSON.parse(readFileSync(new URL('../../schema/pins.schema.json', import.meta.url), 'utf8'));
-const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+const POLICY_DOC = readFileSync(new URL('../../docs/policy.md', import.meta.url), 'utf8');
 const pki = await makePki();
 const dir = mkdtempSync(join(tmpdir(), 'certpin-schema-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -106,9 +106,9 @@ describe('the JSON Schema', () => {
     });
   }
 
-  test('accepts the README\'s pin file', () => {
-    const block = /^### The pin file\n[\s\S]*?```json\n([\s\S]*?)```/m.exec(README);
-    assert.ok(block, 'the README shows a pin file');
+  test('accepts the pin file docs/policy.md shows', () => {
+    const block = /^## The pin file\n[\s\S]*?```json\n([\s\S]*?)```/m.exec(POLICY_DOC);
+    assert.ok(block, 'docs/policy.md shows a pin file');
     assert.deepEqual(schemaErrors(JSON.parse(block[1])), []);
   });
 

@@ -29,9 +29,9 @@ export const TSCONFIG = {
 };
 
 /**
- * Compiles `files` (`[{ name, code, line }]`, `line` the README line of the fence) in one project.
+ * Compiles `files` (`[{ name, code, line, file }]`, `line` the line of the fence in `file`, README.md by default) in one project.
  * Resolves `{ errors: Map<name, string[]>, unattributed: string[], output }`, each error of a file as
- * `README.md:LINE:COLUMN: error TS…`; `unattributed` holds any other error tsc printed (a broken setup).
+ * `FILE:LINE:COLUMN: error TS…`; `unattributed` holds any other error tsc printed (a broken setup).
  */
 export async function typeCheck(root, files) {
   const dir = mkdtempSync(join(tmpdir(), 'certpin-readme-ts-'));
@@ -57,7 +57,7 @@ export async function typeCheck(root, files) {
     for (const line of output.split('\n').filter((l) => /error TS\d+/.test(l))) {
       const match = /^([\w.-]+\.ts)\((\d+),(\d+)\): (error TS\d+: .*)$/.exec(line);
       const file = match && files.find((f) => f.name === match[1]);
-      if (file) errors.get(file.name).push(`README.md:${file.line + Number(match[2])}:${match[3]}: ${match[4]}`);
+      if (file) errors.get(file.name).push(`${file.file ?? 'README.md'}:${file.line + Number(match[2])}:${match[3]}: ${match[4]}`);
       else unattributed.push(line);
     }
     return { errors, unattributed, output };
