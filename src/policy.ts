@@ -4,7 +4,7 @@ import { certInfo, proveChain, TrustStore, type CertInfo, type ProvenChain } fro
 import { normalizeHostname } from './hosts.js';
 import { showValue, validateConfig, warnExpiredPins, type HostRule, type PolicyConfig, type ValidatedConfig } from './config.js';
 import { didYouMean } from './lib/suggest.js';
-import type { ViolationReport } from './reports.js';
+import type { ViolationReport } from './channels.js';
 
 /**
  * How a connection fared against the policy:

@@ -38,7 +38,8 @@ import { normalizeHostname } from './hosts.js';
 import { PinPolicy } from './policy.js';
 import { followPinFile } from './pinfile/follow.js';
 import { pinFileConfig, type PinFileConfig } from './pinfile/load.js';
-import { hardenTlsOptions, storeFor } from './transports/tls.js';
+import { hardenTlsOptions, storeFor } from './transports/handshake.js';
+import { notifyViolation } from './reports.js';
 
 type IdentityCheck = (hostname: string, cert: PeerCertificate) => Error | undefined;
 
@@ -209,7 +210,7 @@ function install(state: PinFileState): () => void {
       }
       return error;
     };
-    const result = hardenTlsOptions(policy, { ...options, checkServerIdentity: recordVerified }, 443);
+    const result = hardenTlsOptions(policy, { ...options, checkServerIdentity: recordVerified }, 443, { onViolation: notifyViolation });
     const session = options.session;
     const offered = session === undefined ? undefined : sessions.get(session);
     // Report-only or expired pins: every connection must run the check and be reported, so no resumption.

@@ -1,10 +1,10 @@
-import { channel } from 'node:diagnostics_channel';
 import type { ClientRequest, IncomingMessage, RequestOptions } from 'node:http';
 import { createRequire } from 'node:module';
 import type { CertInfo, TrustStore } from './chain.js';
 import type { HostRule } from './config.js';
 import type { CheckResult, PinPolicy } from './policy.js';
-import { hardenTlsOptions } from './transports/tls.js';
+import { deliveryChannel, violationChannel, type ViolationReason, type ViolationReport } from './channels.js';
+import { hardenTlsOptions, type ViolationContext } from './transports/handshake.js';
 
 // node:http and node:https are loaded with the first report, not at import: the register hook imports
 // this module, and every process it starts would pay for the whole HTTP stack.
@@ -15,82 +15,8 @@ function httpClients(): NonNullable<typeof clients> {
   return clients;
 }
 
-/**
- * Why a connection was reported: its pins did not match, or its pin set had expired (it ran unpinned).
- *
- * @example
- * ```js
- * subscribe(VIOLATION_CHANNEL, ({ report }) => {
- *   if (report.reason === 'pins-expired') console.warn(`${report.hostname} runs unpinned: its pins expired`)
- * })
- * ```
- */
-export type ViolationReason = 'mismatch' | 'pins-expired';
 
-/**
- * A violation report: the fields of RFC 7469 section 3, plus what certpin knows about the failure.
- * Plain JSON: this exact object is what `onViolation` and the `certpin:violation` channel receive and
- * what is POSTed to the host's `reportUri`.
- *
- * @example
- * ```js
- * import { createPolicy } from 'certpin'
- * const policy = createPolicy(config, {
- *   onViolation: (report) => log.warn({ host: report.hostname, port: report.port, reason: report.reason, enforced: report.enforced }, report.message),
- * })
- * ```
- */
-export interface ViolationReport {
-  /** When the violating connection was checked (ISO 8601, UTC). */
-  'date-time': string;
-  /** The hostname as matched: lowercased, punycode, no trailing dot. */
-  hostname: string;
-  port: number;
-  /** When the host's pin set stops being enforced (its `expires`), or null when it never does. */
-  'effective-expiration-date': string | null;
-  'include-subdomains': boolean;
-  /** The host entry whose pins applied (`*.example.com` for a one-label pattern). */
-  'noted-hostname': string;
-  /** PEM certificates as the connection presented them, leaf first. */
-  'served-certificate-chain': string[];
-  /** PEM certificates of the proven path, leaf first, ending at the trust anchor when one was reached. */
-  'validated-certificate-chain': string[];
-  /** The host's trusted pins, as `pin-sha256="…"`. */
-  'known-pins': string[];
-  /** False for report-only hosts and expired pin sets: the connection went ahead. */
-  enforced: boolean;
-  reason: ViolationReason;
-  /** What happened, for a human: the mismatch message, or when the pin set expired. */
-  message: string;
-}
-
-/**
- * The name of the `diagnostics_channel` on which every violating connection is published as
- * `{ report }` (a {@link ViolationReport}), de-duplicated or not, whether or not the host has a `reportUri`.
- *
- * @example
- * ```js
- * import { subscribe } from 'node:diagnostics_channel'
- * import { VIOLATION_CHANNEL } from 'certpin'
- * subscribe(VIOLATION_CHANNEL, ({ report }) => metrics.increment('pin_violation', { host: report.hostname }))
- * ```
- */
-export const VIOLATION_CHANNEL = 'certpin:violation';
-
-/**
- * Subscribers receive `{ uri, report, outcome, status?, error? }` once per report handed to delivery:
- * `outcome` is `sent`, `failed` (`error` or a non-2xx `status`), `deduplicated` or `dropped` (queue full).
- */
-export const REPORT_DELIVERY_CHANNEL = 'certpin:report-delivery';
-
-const violationChannel = channel(VIOLATION_CHANNEL);
-const deliveryChannel = channel(REPORT_DELIVERY_CHANNEL);
-
-export interface ViolationContext {
-  port: number;
-  /** The certificates of the connection, leaf first, as the transport saw them. */
-  served: readonly CertInfo[];
-}
+export type { ViolationContext };
 
 const SPECIFICITY = { exact: 0, 'one-label': 1, 'any-labels': 2 } as const;
 
@@ -170,6 +96,19 @@ export function buildReport(result: CheckResult, context: ViolationContext, anch
  * `unpinned: "deny"` without pins for it) receives nothing.
  */
 export function notifyViolation(policy: PinPolicy, result: CheckResult, context: ViolationContext): void {
+  announce(policy, result, context, true);
+}
+
+/**
+ * The handshake check's violation handler for report POSTs themselves: `onViolation` and the channel
+ * still hear of a report host failing its pins, but nothing is POSTed about it, or A's report host B
+ * reporting to A would loop.
+ */
+function notifyWithoutDelivery(policy: PinPolicy, result: CheckResult, context: ViolationContext): void {
+  announce(policy, result, context, false);
+}
+
+function announce(policy: PinPolicy, result: CheckResult, context: ViolationContext, deliver: boolean): void {
   let report: ViolationReport;
   let uris: string[];
   try {
@@ -190,8 +129,7 @@ export function notifyViolation(policy: PinPolicy, result: CheckResult, context:
   } catch {
     // likewise for a faulty subscriber
   }
-  // A violation seen while delivering a report is not reported again: A's report host B reporting to A would loop.
-  if (uris.length === 0 || deliveryPolicies.has(policy)) return;
+  if (!deliver || uris.length === 0) return;
   const key = dedupKey(result, context);
   setImmediate(() => {
     for (const uri of uris) reportSender.submit(policy, uri, `${uri}\n${key}`, report);
@@ -202,29 +140,6 @@ function dedupKey(result: CheckResult, context: ViolationContext): string {
   let key = `${result.hostname}\n${context.port}\n${result.outcome}\n`;
   for (const cert of context.served) key += `${cert.fingerprint256},`;
   return key;
-}
-
-/**
- * The policy reports are sent under, as a distinct object so that {@link notifyViolation} can tell a
- * report connection from an application one. Methods and getters run on the real policy, whose private
- * state a plain proxy could not reach.
- */
-const deliveryPolicies = new WeakSet<object>();
-const deliveryPolicyOf = new WeakMap<PinPolicy, PinPolicy>();
-
-function deliveryPolicy(policy: PinPolicy): PinPolicy {
-  let proxy = deliveryPolicyOf.get(policy);
-  if (!proxy) {
-    proxy = new Proxy(policy, {
-      get(target, key) {
-        const value: unknown = Reflect.get(target, key, target);
-        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-      },
-    });
-    deliveryPolicies.add(proxy);
-    deliveryPolicyOf.set(policy, proxy);
-  }
-  return proxy;
 }
 
 /** Bounds on report delivery. */
@@ -376,7 +291,7 @@ function post(job: DeliveryJob, timeoutMs: number): Promise<DeliveryOutcome> {
       };
       if (url.protocol === 'https:') {
         const port = url.port === '' ? 443 : Number(url.port);
-        req = httpClients().https.request(url, hardenTlsOptions(deliveryPolicy(job.policy), { ...base, port }, 443), onResponse);
+        req = httpClients().https.request(url, hardenTlsOptions(job.policy, { ...base, port }, 443, { onViolation: notifyWithoutDelivery }), onResponse);
       } else {
         req = httpClients().http.request(url, base, onResponse);
       }

@@ -11,16 +11,11 @@
  * @internal
  * @packageDocumentation
  */
-import { channel } from 'node:diagnostics_channel';
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { pinFileChannel } from '../channels.js';
 
-/**
- * Messages on the `certpin:pinfile` diagnostics channel: `{ path, event: 'reload', version }` after a
- * changed file was applied, `{ path, event: 'error', error }` when it was not (once per distinct content).
- */
-export const pinFileChannel = channel('certpin:pinfile');
 
 /** A pin file read and validated, ready to be applied. */
 export interface PreparedPinFile {

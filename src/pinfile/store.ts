@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { channel } from 'node:diagnostics_channel';
 import { link, lstat, open, type FileHandle, readdir, readFile, readlink, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname as machineName } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pinFileLockChannel } from '../channels.js';
 import { CertpinError } from '../errors.js';
 import { validateConfig, type HostConfig, type PinRecord, type PinStatus, type PolicyConfig, type ValidatedConfig } from '../config.js';
 import { parsePin } from '../pin.js';
@@ -362,12 +362,6 @@ async function createLock(path: string, lockPath: string, text: string): Promise
   }
 }
 
-/**
- * What the pin file lock does, for diagnostics and tests: `{ path, event }` with `event` one of
- * `acquired`, `waiting` (held by a live writer: retry later) and `broken` (a stale lock removed).
- */
-export const LOCK_CHANNEL = 'certpin:pinfile-lock';
-const lockChannel = channel(LOCK_CHANNEL);
 
 /**
  * Takes `PATH.lock` (created whole, holding pid, host, time and a token), breaking a stale one.
@@ -382,7 +376,7 @@ export async function acquireLock(path: string, options: UpdateOptions = {}): Pr
     info.createdAt = Date.now();
     const text = `${JSON.stringify(info)}\n`;
     if (await createLock(path, lockPath, text)) {
-      if (lockChannel.hasSubscribers) lockChannel.publish({ path, event: 'acquired' });
+      if (pinFileLockChannel.hasSubscribers) pinFileLockChannel.publish({ path, event: 'acquired' });
       return async () => {
         const current = await readFile(lockPath, 'utf8').catch(() => undefined);
         if (current === text) await unlink(lockPath).catch(() => undefined);
@@ -391,14 +385,14 @@ export async function acquireLock(path: string, options: UpdateOptions = {}): Pr
     const stale = await isStale(lockPath, staleMs);
     if (stale !== undefined) {
       await breakLock(lockPath, stale);
-      if (lockChannel.hasSubscribers) lockChannel.publish({ path, event: 'broken' });
+      if (pinFileLockChannel.hasSubscribers) pinFileLockChannel.publish({ path, event: 'broken' });
       continue;
     }
     if (Date.now() > deadline) {
       const message = `${path}: another process holds ${lockPath} (its pid is inside); try again, or delete the lock if that process is gone`;
       throw Object.assign(new Error(message), { code: 'ELOCKED' });
     }
-    if (lockChannel.hasSubscribers) lockChannel.publish({ path, event: 'waiting' });
+    if (pinFileLockChannel.hasSubscribers) pinFileLockChannel.publish({ path, event: 'waiting' });
     await sleep(Math.min(5 + attempt * 5, 50) + Math.random() * 10);
   }
 }

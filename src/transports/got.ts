@@ -6,7 +6,9 @@ import { CertpinError } from '../errors.js';
 import type { CaInput } from '../config.js';
 import type { PinPolicy } from '../policy.js';
 import { PinnedAgent } from './https.js';
-import { createIdentityCheck, pinnedTlsOptions, storeFor } from './tls.js';
+import { createIdentityCheck, storeFor } from './handshake.js';
+import { pinnedTlsOptions } from './tls.js';
+import { notifyViolation } from '../reports.js';
 import { checkProxySetting, describeProxy, openTunnel, PinnedProxyAgent, proxyFor, type ProxySetting } from './tunnel.js';
 
 /**
@@ -188,7 +190,7 @@ export class PinnedHttp2Agent {
     if (entry.session.destroyed || entry.session.closed) return false;
     const version = this.policy.version;
     if (entry.version === version) return true;
-    const check = createIdentityCheck(this.policy, storeFor(this.policy, entry.tls.ca as CaInput | undefined), entry.port);
+    const check = createIdentityCheck(this.policy, storeFor(this.policy, entry.tls.ca as CaInput | undefined), entry.port, notifyViolation);
     const error = entry.peer ? check.call(entry.tls, entry.name, entry.peer) : new CertpinError('ERR_CERTPIN_POLICY_CHANGED', 'no verified chain to re-check');
     if (error) {
       // The socket first: destroying only the session would still write a GOAWAY to a peer the

@@ -3,7 +3,8 @@ import type { ClientRequestArgs } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import type { PinPolicy } from '../policy.js';
-import { followSocket, hardenTlsOptions, liveConnections, verificationRecorder, VerifiedSessions } from './tls.js';
+import { followSocket, hardenTlsOptions, liveConnections, verificationRecorder, VerifiedSessions } from './handshake.js';
+import { notifyViolation } from '../reports.js';
 
 type AgentKeyed = ClientRequestArgs & { _agentKey?: unknown };
 type OnCreate = (err: Error | null, stream: Duplex) => void;
@@ -56,7 +57,7 @@ export class PinnedAgent extends Agent {
     try {
       const defaultPort = (this as unknown as { defaultPort?: number }).defaultPort ?? 443;
       const { holder, onVerified } = verificationRecorder(this.policy);
-      const hardened = hardenTlsOptions(this.policy, options as ConnectionOptions, defaultPort, onVerified) as AgentKeyed & ConnectionOptions;
+      const hardened = hardenTlsOptions(this.policy, options as ConnectionOptions, defaultPort, { onViolation: notifyViolation, onVerified }) as AgentKeyed & ConnectionOptions;
       const key = hardened._agentKey;
       delete hardened._agentKey;
       // Report-only or expired pins: every connection must be checked and reported, so no session.

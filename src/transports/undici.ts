@@ -4,7 +4,8 @@ import tls, { createSecureContext, type ConnectionOptions, type SecureContext, t
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { PinPolicy } from '../policy.js';
-import { followSocket, hardenTlsOptions, policyChangedError, verificationRecorder, VerifiedSessions } from './tls.js';
+import { followSocket, hardenTlsOptions, policyChangedError, verificationRecorder, VerifiedSessions } from './handshake.js';
+import { notifyViolation } from '../reports.js';
 
 // undici (a CommonJS package) takes ~200 ms to load here: it is required on the first pinned
 // dispatcher, not when certpin is imported, so the CLI and users of the other transports never pay.
@@ -223,7 +224,7 @@ return class PinnedDispatcher extends Base {
   #build(): Dispatcher {
     const { proxy, connect, ...agentOptions } = this.#options;
     const originTls = (extra?: object): ConnectionOptions =>
-      hardenTlsOptions(this.policy, { ...(connect as ConnectionOptions | undefined), ...(extra as ConnectionOptions | undefined) }, 443);
+      hardenTlsOptions(this.policy, { ...(connect as ConnectionOptions | undefined), ...(extra as ConnectionOptions | undefined) }, 443, { onViolation: notifyViolation });
     let inner: Dispatcher;
     if (proxy === undefined) {
       inner = new (undici().Agent)({ ...agentOptions, connect: this.#connector() });
@@ -312,7 +313,7 @@ return class PinnedDispatcher extends Base {
       };
       const open = (offerSession: boolean): TLSSocket => {
         const { holder, onVerified } = verificationRecorder(policy);
-        const hardened = hardenTlsOptions(policy, { ...tlsOptions }, 443, onVerified);
+        const hardened = hardenTlsOptions(policy, { ...tlsOptions }, 443, { onViolation: notifyViolation, onVerified });
         const offered = offerSession && sessionKey !== undefined ? sessions.get(policy, sessionKey) : undefined;
         const socket = tls.connect({
           highWaterMark: 16384, // as undici: TLS in Node cannot use a larger one

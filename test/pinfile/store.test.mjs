@@ -256,7 +256,7 @@ test('a symlinked pins.json is written through to its target, and the link stays
 
 test('an empty pins.json.lock (a write that failed on a full disk) is broken at once, without waiting', async (t) => {
   const { channel } = await import('node:diagnostics_channel');
-  const { LOCK_CHANNEL } = await import('../../build/src/pinfile/store.js');
+  const { PIN_FILE_LOCK_CHANNEL: LOCK_CHANNEL } = await import('certpin');
   const path = await pinFile(t);
   const events = [];
   const onEvent = (message) => { if (message.path === path) events.push(message.event); };
