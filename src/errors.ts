@@ -23,7 +23,9 @@ export type CertpinErrorCode =
   | 'ERR_CERTPIN_INVALID_INPUT'
   | 'ERR_CERTPIN_INVALID_CONFIG'
   /** The policy changed while a connection was set up or a request queued: nothing was sent; retry. */
-  | 'ERR_CERTPIN_POLICY_CHANGED';
+  | 'ERR_CERTPIN_POLICY_CHANGED'
+  /** Another process holds the pin file's lock for longer than the wait allowed: nothing was written. */
+  | 'ERR_CERTPIN_LOCKED';
 
 const CODES: ReadonlySet<string> = new Set<CertpinErrorCode>([
   'ERR_CERTPIN_MISMATCH',
@@ -32,6 +34,7 @@ const CODES: ReadonlySet<string> = new Set<CertpinErrorCode>([
   'ERR_CERTPIN_INVALID_INPUT',
   'ERR_CERTPIN_INVALID_CONFIG',
   'ERR_CERTPIN_POLICY_CHANGED',
+  'ERR_CERTPIN_LOCKED',
 ]);
 
 /**
@@ -115,17 +118,49 @@ export class PinMismatchError extends CertpinError {
 }
 
 /**
- * True when `value` is a certpin error (optionally with the given code). Works across two copies of
- * the package, since it looks at the code rather than the class.
+ * The error {@link isCertpinError} narrows to for a code: a mismatch carries `hostname`, `peerPins` and
+ * `expectedPins` (whichever copy of the package threw it); any other code, its `code`.
+ *
+ * @example
+ * ```ts
+ * if (isCertpinError(err, 'ERR_CERTPIN_MISMATCH')) console.error(err.hostname, err.expectedPins)
+ * ```
+ */
+export type CertpinErrorOf<C extends CertpinErrorCode> = C extends 'ERR_CERTPIN_MISMATCH'
+  ? CertpinError & { readonly code: C; readonly hostname: string; readonly peerPins: PeerPin[]; readonly expectedPins: string[] }
+  : CertpinError & { readonly code: C };
+
+/**
+ * True when `value` is a certpin error. Works across two copies of the package, since it looks at the
+ * code rather than the class.
  *
  * @param value - Anything, typically a caught `err` (which TypeScript types as `unknown`).
- * @param code - When given, also requires this code.
- * @returns Whether `value` is a certpin error (with `code`); a type guard, so `value.code` is typed after it.
+ * @returns Whether `value` is a certpin error; a type guard, so `value.code` is typed after it.
  * @throws Never: any value is accepted.
  * @example
  * ```js
- * if (isCertpinError(err, 'ERR_CERTPIN_MISMATCH')) alertSecurityTeam(err)
+ * if (isCertpinError(err)) console.error(`${err.code}: ${err.message}`)
  * ```
+ */
+export function isCertpinError(value: unknown): value is CertpinError;
+/**
+ * True when `value` is a certpin error with the given code, narrowed to what that code carries
+ * ({@link CertpinErrorOf}: a mismatch has `hostname`, `peerPins`, `expectedPins`).
+ *
+ * @param value - Anything, typically a caught `err`.
+ * @param code - The code required.
+ * @returns Whether `value` is a certpin error with `code`.
+ * @throws Never: any value is accepted.
+ * @example
+ * ```js
+ * if (isCertpinError(err, 'ERR_CERTPIN_MISMATCH')) alertSecurityTeam(err.hostname, err.peerPins)
+ * ```
+ */
+export function isCertpinError<C extends CertpinErrorCode>(value: unknown, code: C): value is CertpinErrorOf<C>;
+/**
+ * @param value - Anything.
+ * @param code - When given, also requires this code.
+ * @throws Never.
  */
 export function isCertpinError(value: unknown, code?: CertpinErrorCode): value is CertpinError {
   if (!(value instanceof Error)) return false;

@@ -1,5 +1,5 @@
 export { CertpinError, PinMismatchError, isCertpinError } from './errors.js';
-export type { CertpinErrorCode, PeerPin } from './errors.js';
+export type { CertpinErrorCode, CertpinErrorOf, PeerPin } from './errors.js';
 export { spkiPin, parsePin } from './pin.js';
 export { normalizeHostname } from './hosts.js';
 export { createPolicy, PinPolicy } from './policy.js';

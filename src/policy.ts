@@ -386,6 +386,16 @@ function pinnedName(policy: PinPolicy, names: readonly string[]): string {
 }
 
 /**
+ * @internal Refuses anything but a policy where a transport needs one: `pinnedAgent(undefined)` or
+ * `pinnedDispatcher({})` would otherwise fail later inside a TLS callback, or not at all.
+ */
+export function assertPolicy(value: unknown, caller: string): asserts value is PinPolicy {
+  if (!(value instanceof PinPolicy)) {
+    throw new TypeError(`${caller} expects a policy from createPolicy() or loadPolicy() (of this copy of certpin), got ${showValue(value)}`);
+  }
+}
+
+/**
  * Validates a configuration and builds a policy. Throws `ERR_CERTPIN_INVALID_CONFIG` naming the field
  * at fault, or `ERR_CERTPIN_INVALID_INPUT` for an unreadable `ca`; a `TypeError` when `config` or
  * `options` is not an object, or an option is unknown.

@@ -202,7 +202,7 @@ test('every public export of src/index.ts has a TSDoc comment with an @example',
 // Strict configuration types (issue 14): annotations (`note`, `x-…`) compile at every level; a
 // misspelled key does not, at any level, each error naming the key.
 const ANNOTATED_CONSUMER = `
-import { createPolicy, type PolicyConfig } from 'certpin';
+import { createPolicy, isCertpinError, type PolicyConfig } from 'certpin';
 const pin = 'sha256/47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=';
 const config: PolicyConfig = {
   $schema: './node_modules/certpin/schema/pins.schema.json',
@@ -212,6 +212,10 @@ const config: PolicyConfig = {
   onViolation: (report) => console.log(report.hostname),
 };
 createPolicy(config);
+// isCertpinError with a code narrows: a mismatch has its hostname, chain and expected pins.
+declare const caught: unknown;
+if (isCertpinError(caught, 'ERR_CERTPIN_MISMATCH')) console.log(caught.hostname, caught.peerPins.length, caught.expectedPins.length);
+if (isCertpinError(caught, 'ERR_CERTPIN_LOCKED')) console.log(caught.code === 'ERR_CERTPIN_LOCKED');
 `;
 
 const TYPO_LINES = {
@@ -221,18 +225,20 @@ const TYPO_LINES = {
   unpinned: "createPolicy({ unpinned: 'deny', hosts: {} });",
   unPinned: "createPolicy({ settings: { unPinned: 'deny' }, hosts: {} });",
   notes: "createPolicy({ hosts: { 'a.example.com': { pins: [{ pin: 'sha256/x', status: 'backup', notes: 'safe 3' }] } } });",
+  // Without a code, any certpin error: only a mismatch has peerPins.
+  peerPins: 'if (isCertpinError(caught)) console.log(caught.peerPins);',
 };
 
 test('configuration types: annotations compile, every misspelled key is a compile error naming it', async (t) => {
   const dir = makeConsumer(t);
   writeFileSync(join(dir, 'annotated.ts'), ANNOTATED_CONSUMER);
   const lines = Object.values(TYPO_LINES);
-  writeFileSync(join(dir, 'typos.ts'), `import { createPolicy } from 'certpin';\n${lines.join('\n')}\n`);
+  writeFileSync(join(dir, 'typos.ts'), `import { createPolicy, isCertpinError } from 'certpin';\ndeclare const caught: unknown;\n${lines.join('\n')}\n`);
   const [good, bad] = await Promise.all([tsc(dir, 'annotated.ts'), tsc(dir, 'typos.ts')]);
   assert.equal(good.code, 0, good.output);
   const errors = [...bad.output.matchAll(/^typos\.ts\((\d+),\d+\): error (TS\d+): (.*)$/gm)].map((m) => ({ line: Number(m[1]), code: m[2], text: m[3] }));
   Object.keys(TYPO_LINES).forEach((key, i) => {
-    const onLine = errors.filter((e) => e.line === i + 2);
+    const onLine = errors.filter((e) => e.line === i + 3);
     assert.equal(onLine.length, 1, `${key} compiled:\n${bad.output}`);
     assert.ok(onLine[0].text.includes(`'${key}'`), onLine[0].text);
   });

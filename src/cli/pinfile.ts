@@ -1,4 +1,4 @@
-import { CertpinError } from '../errors.js';
+import { CertpinError, isCertpinError } from '../errors.js';
 import { readPinFile, type PinFile } from '../pinfile/store.js';
 
 /**
@@ -10,9 +10,9 @@ export async function readConfigFile(path: string): Promise<PinFile> {
   try {
     return await readPinFile(path);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : undefined;
-    if (why === undefined) throw error;
-    throw new CertpinError('ERR_CERTPIN_INVALID_INPUT', `cannot read --config ${path}: ${why}`, { cause: error });
+    // The store says which file cannot be read; the CLI names the option it came from.
+    const cause = (error as { cause?: NodeJS.ErrnoException }).cause;
+    if (!isCertpinError(error, 'ERR_CERTPIN_INVALID_INPUT') || cause?.code === undefined) throw error;
+    throw new CertpinError('ERR_CERTPIN_INVALID_INPUT', error.message.replace(/^cannot read /, 'cannot read --config '), { cause });
   }
 }

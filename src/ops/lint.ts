@@ -1,10 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import { CertpinError } from '../errors.js';
 import { CONFIG_KEYS, findUnknownKeys, isAnnotation, validateConfig, type HostRule, type PolicyConfig } from '../config.js';
 import { HostIndex, parseHostPattern } from '../hosts.js';
 import { parsePin } from '../pin.js';
 import type { InspectResult } from '../probe.js';
-import { parsePinFile } from '../pinfile/store.js';
+import { parsePinFile, readPinFileText } from '../pinfile/store.js';
 import { probeEntries, type ProbeEntriesOptions } from './round.js';
 
 /**
@@ -316,14 +315,7 @@ export interface LintPinFileOptions extends Omit<LintOptions, 'live' | 'configPa
  */
 export async function lintPinFile(path: string, options: LintPinFileOptions = {}): Promise<LintFinding[]> {
   const { live, now, maxExpiresDays, ...probeOptions } = options;
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
-    throw new CertpinError('ERR_CERTPIN_INVALID_INPUT', `cannot read ${path}: ${why}`, { cause: error });
-  }
+  const text = await readPinFileText(path);
   let document: unknown;
   try {
     document = JSON.parse(text);

@@ -4,7 +4,7 @@ import { parsePin } from '../pin.js';
 import { parseHostPattern } from '../hosts.js';
 import { TRUSTED_STATUSES, type PinRecord, type PinStatus } from '../config.js';
 import type { InspectOptions } from '../probe.js';
-import { findHostKey, pinOf, pinRecordAt, statusOf, newPinFileDocument, readPinFile, updatePinFile, type PinFileDocument, type PinFileHost, type UpdateOptions } from './store.js';
+import { findHostKey, pinOf, pinRecordAt, statusOf, newPinFileDocument, isMissingFile, readPinFile, updatePinFile, type PinFileDocument, type PinFileHost, type UpdateOptions } from './store.js';
 import { mapConcurrent } from '../lib/concurrency.js';
 import { defaultProbe, formatTarget, parseHostPort, pickAtLevel, probeHost, type ProbeFunction, type ProbeOutcome } from './targets.js';
 
@@ -248,7 +248,7 @@ export async function initPins(path: string, targets: readonly string[], options
   try {
     pinLevel = (await readPinFile(path)).validated.pinLevel;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    if (!isMissingFile(error)) throw error;
   }
   const probe = options.probe ?? defaultProbe;
   const outcomes: ProbeOutcome[] = await mapConcurrent(parsed, options.concurrency ?? 8, ({ host, port }) =>

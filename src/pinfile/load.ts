@@ -1,12 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { PinPolicy, type PolicyOptions } from '../policy.js';
 import { warnExpiredPins, type CaInput, type PolicyConfig, type ValidatedConfig } from '../config.js';
 import { CertpinError } from '../errors.js';
 import { readCertificates } from '../pem.js';
 import { checkDelay, fingerprintOf, followPinFile, type PinFileFollower } from './follow.js';
-import { parsePinFile } from './store.js';
+import { parsePinFile, readPinFileText } from './store.js';
 
 /**
  * Options of {@link loadPolicy}.
@@ -193,7 +192,7 @@ export async function loadPolicy(path: string, options: LoadPolicyOptions = {}):
   }
 
   try {
-    initial = read(await readFile(fullPath, 'utf8'));
+    initial = read(await readPinFileText(fullPath));
     policy = new PinFilePolicy(path, initial.config, policyOptions);
   } catch (error) {
     follower?.close();
@@ -211,7 +210,7 @@ export async function loadPolicy(path: string, options: LoadPolicyOptions = {}):
 function oneShotReload(fullPath: string, read: (text: string) => PinFileConfig, policy: PinPolicy, fingerprint: string): () => Promise<boolean> {
   let applied = fingerprint;
   return async () => {
-    const next = read(await readFile(fullPath, 'utf8'));
+    const next = read(await readPinFileText(fullPath));
     if (next.fingerprint === applied) return false;
     policy.update(next.config);
     applied = next.fingerprint;

@@ -134,7 +134,7 @@ const READ_ERRORS: Record<string, string> = { ENOENT: 'no such file', EISDIR: 'i
 
 /**
  * Reads and validates a pin file. Throws `ERR_CERTPIN_INVALID_CONFIG` naming the file and the field at
- * fault; a file that cannot be read keeps Node's `code` (`ENOENT`, …) with a message saying which file.
+ * fault; a file that cannot be read is `ERR_CERTPIN_INVALID_INPUT` saying which file and why.
  *
  * @example
  * ```js
@@ -144,15 +144,27 @@ const READ_ERRORS: Record<string, string> = { ENOENT: 'no such file', EISDIR: 'i
  * ```
  */
 export async function readPinFile(path: string): Promise<PinFile> {
-  let text: string;
+  return parsePinFile(path, await readPinFileText(path));
+}
+
+/**
+ * The text of a pin file, or `ERR_CERTPIN_INVALID_INPUT` saying which file cannot be read and why
+ * (`no such file`, `it is a directory`, `permission denied`), Node's error as its `cause`: one error
+ * shape for a missing pin file, whoever reads it.
+ */
+export async function readPinFileText(path: string): Promise<string> {
   try {
-    text = await readFile(path, 'utf8');
+    return await readFile(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? '';
     const why = READ_ERRORS[code] ?? (error as Error).message;
-    throw Object.assign(new Error(`cannot read ${path}: ${why}`, { cause: error }), { code });
+    throw new CertpinError('ERR_CERTPIN_INVALID_INPUT', `cannot read ${path}: ${why}`, { cause: error });
   }
-  return parsePinFile(path, text);
+}
+
+/** True for the error {@link readPinFileText} throws when the file does not exist. */
+export function isMissingFile(error: unknown): boolean {
+  return (error as { cause?: { code?: unknown } } | undefined)?.cause?.code === 'ENOENT';
 }
 
 /** Serialises like the file was written: its own indentation (2 spaces for a new file), trailing newline. */
@@ -390,7 +402,7 @@ export async function acquireLock(path: string, options: UpdateOptions = {}): Pr
     }
     if (Date.now() > deadline) {
       const message = `${path}: another process holds ${lockPath} (its pid is inside); try again, or delete the lock if that process is gone`;
-      throw Object.assign(new Error(message), { code: 'ELOCKED' });
+      throw new CertpinError('ERR_CERTPIN_LOCKED', message);
     }
     if (pinFileLockChannel.hasSubscribers) pinFileLockChannel.publish({ path, event: 'waiting' });
     await sleep(Math.min(5 + attempt * 5, 50) + Math.random() * 10);
@@ -441,7 +453,7 @@ export async function updatePinFile<R>(path: string, edit: (document: PinFileDoc
       file = await readPinFile(path);
       document = file.document;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || options.create === undefined) throw error;
+      if (!isMissingFile(error) || options.create === undefined) throw error;
       document = structuredClone(options.create);
     }
     const result = await edit(document, file);

@@ -2,7 +2,7 @@ import type { AgentOptions } from 'node:https';
 import { isDeepStrictEqual } from 'node:util';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { CertpinError } from '../errors.js';
-import type { PinPolicy } from '../policy.js';
+import { assertPolicy, type PinPolicy } from '../policy.js';
 import { pinnedTlsOptions } from './tls.js';
 import { checkProxySetting, describeProxy, PinnedProxyAgent, proxyFor, type ProxySetting } from './tunnel.js';
 
@@ -129,6 +129,7 @@ export function pinnedAxiosConfig<Adapter extends (config: never) => unknown>(
   axios: { getAdapter(adapters: 'http'): Adapter },
   settings: PinnedAxiosSettings = {},
 ): PinnedAxiosConfig<Adapter> {
+  assertPolicy(policy, 'pinnedAxiosConfig');
   if (typeof axios?.getAdapter !== 'function') throw new TypeError('pinnedAxiosConfig(policy, axios): pass your axios (1.7 or later), whose http adapter certpin wraps');
   const proxySetting = checkProxySetting(settings.proxy ?? 'env', 'pinnedAxiosConfig proxy');
   const httpsAgent = new PinnedProxyAgent(policy, proxySetting, settings.agent);

@@ -4,7 +4,7 @@ import type { Agent, AgentOptions } from 'node:https';
 import { isIP } from 'node:net';
 import { CertpinError } from '../errors.js';
 import type { CaInput } from '../config.js';
-import type { PinPolicy } from '../policy.js';
+import { assertPolicy, type PinPolicy } from '../policy.js';
 import { PinnedAgent } from './https.js';
 import { createIdentityCheck, storeFor } from './handshake.js';
 import { pinnedTlsOptions } from './tls.js';
@@ -124,6 +124,7 @@ export class PinnedHttp2Agent {
    * @param proxy - `false` (direct), `'env'` or a proxy URL: sessions are tunnelled, pins on the origin.
    */
   constructor(policy: PinPolicy, proxy: ProxySetting = false) {
+    assertPolicy(policy, 'PinnedHttp2Agent');
     this.policy = policy;
     this.proxy = checkProxySetting(proxy, 'proxy');
   }
@@ -281,6 +282,7 @@ const describe = (value: unknown): string => (typeof value === 'object' && value
  * ```
  */
 export function pinnedGotOptions(policy: PinPolicy, settings: PinnedGotSettings = {}): PinnedGotOptions {
+  assertPolicy(policy, 'pinnedGotOptions');
   const proxy = checkProxySetting(settings.proxy ?? false, 'pinnedGotOptions proxy');
   const https = proxy === false ? new PinnedAgent(policy, settings.agent) : new PinnedProxyAgent(policy, proxy, settings.agent);
   const http2 = new PinnedHttp2Agent(policy, proxy);

@@ -5,7 +5,7 @@
 import { checkServerIdentity as standardIdentityCheck, type ConnectionOptions, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { constants } from 'node:crypto';
 import { candidatesFromLegacy, TrustStore, type CertInfo } from '../chain.js';
-import { CertpinError } from '../errors.js';
+import { CertpinError, PinMismatchError } from '../errors.js';
 import type { CaInput } from '../config.js';
 import type { CheckResult, PinPolicy } from '../policy.js';
 
@@ -112,7 +112,7 @@ export function createIdentityCheck(
       const names = connectionNames(this, hostname);
       const result = policy.checkCertInfos(names, served, { trustStore });
       if (result.violation) onViolation(policy, result, { port: portOf(this, port), served });
-      if (!result.ok) return result.error ?? new CertpinError('ERR_CERTPIN_MISMATCH', `Certificate pinning failure for ${hostname}`);
+      if (!result.ok) return result.error ?? new PinMismatchError(result.hostname, [...result.chain], [...result.expectedPins]);
       const error = next?.(hostname, cert);
       if (error === undefined) onVerified?.({ names, served, callerCa, storeId: trustStore.id, version: policy.version });
       return error;
@@ -304,7 +304,9 @@ export function followSocket(policy: PinPolicy, socket: TLSSocket, options: Foll
       if (verified.current && pendingSession) fileSession(pendingSession);
       return;
     }
-    const error = offered === undefined ? new CertpinError('ERR_CERTPIN_MISMATCH', 'a TLS session certpin did not offer was resumed') : recheck(policy, offered.verification);
+    const error = offered === undefined
+      ? new PinMismatchError((socket as TLSSocket & { servername?: string }).servername || 'the server', [], [], 'a TLS session certpin did not offer was resumed')
+      : recheck(policy, offered.verification);
     if (error !== undefined || offered === undefined) {
       if (sessionKey !== undefined) sessions?.delete(sessionKey);
       if (options.onStaleResumption?.()) return;

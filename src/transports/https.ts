@@ -2,7 +2,7 @@ import { Agent, type AgentOptions } from 'node:https';
 import type { ClientRequestArgs } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
-import type { PinPolicy } from '../policy.js';
+import { assertPolicy, type PinPolicy } from '../policy.js';
 import { followSocket, hardenTlsOptions, liveConnections, verificationRecorder, VerifiedSessions } from './handshake.js';
 import { notifyViolation } from '../reports.js';
 
@@ -31,6 +31,7 @@ export class PinnedAgent extends Agent {
   readonly #sessions: VerifiedSessions;
 
   constructor(policy: PinPolicy, options: AgentOptions = {}) {
+    assertPolicy(policy, 'pinnedAgent');
     super({ keepAlive: true, ...options });
     this.policy = policy;
     this.#seenVersion = policy.version;

@@ -1,6 +1,6 @@
 import tls, { type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { isIP } from 'node:net';
-import type { PinPolicy } from '../policy.js';
+import { assertPolicy, type PinPolicy } from '../policy.js';
 import { notifyViolation } from '../reports.js';
 import { followSocket, hardenTlsOptions, verificationRecorder } from './handshake.js';
 
@@ -77,6 +77,7 @@ function pinnedCreateConnection(policy: PinPolicy, options: ConnectionOptions): 
  * ```
  */
 export function pinnedTlsOptions(policy: PinPolicy, options: ConnectionOptions = {}): ConnectionOptions {
+  assertPolicy(policy, 'pinnedTlsOptions');
   const given = options as ConnectionOptions & { createConnection?: unknown };
   if (given.createConnection !== undefined) {
     throw new TypeError('pinnedTlsOptions: options.createConnection is not supported: http2.connect would open the connection with it and skip the pin check');

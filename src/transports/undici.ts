@@ -3,7 +3,7 @@ import type { Agent, Dispatcher, EnvHttpProxyAgent, ProxyAgent, buildConnector }
 import tls, { createSecureContext, type ConnectionOptions, type SecureContext, type TLSSocket } from 'node:tls';
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { PinPolicy } from '../policy.js';
+import { assertPolicy, type PinPolicy } from '../policy.js';
 import { followSocket, hardenTlsOptions, policyChangedError, verificationRecorder, VerifiedSessions } from './handshake.js';
 import { notifyViolation } from '../reports.js';
 
@@ -461,6 +461,7 @@ function serverNameOf(host: string | undefined): string | undefined {
  * ```
  */
 export function pinnedDispatcher(policy: PinPolicy, options: PinnedDispatcherOptions = {}): PinnedDispatcher {
+  assertPolicy(policy, 'pinnedDispatcher');
   return new (pinnedDispatcherClass())(policy, options);
 }
 

@@ -75,7 +75,7 @@ test('a lock older than staleLockMs is broken even if its holder looks alive; a 
   const path = await pinFile(t);
   const lock = (createdAt) => JSON.stringify({ pid: process.ppid, host: 'elsewhere', createdAt, token: 'x' });
   await writeFile(`${path}.lock`, lock(Date.now()));
-  await assert.rejects(addPin(path, HOST, randomPin(), { status: 'backup', lockTimeoutMs: 200 }), { code: 'ELOCKED', message: /another process holds .*pins\.json\.lock/ });
+  await assert.rejects(addPin(path, HOST, randomPin(), { status: 'backup', lockTimeoutMs: 200 }), { name: 'CertpinError', code: 'ERR_CERTPIN_LOCKED', message: /another process holds .*pins\.json\.lock/ });
   await writeFile(`${path}.lock`, lock(Date.now() - 60_000));
   await addPin(path, HOST, randomPin(), { status: 'backup', lockTimeoutMs: 2000, staleLockMs: 30_000 });
   await assert.rejects(stat(`${path}.lock`), { code: 'ENOENT' });
@@ -269,7 +269,7 @@ test('an empty pins.json.lock (a write that failed on a full disk) is broken at 
   // control: a fresh lock of a writer on another machine is waited for
   events.length = 0;
   await writeFile(`${path}.lock`, JSON.stringify({ pid: process.ppid, host: 'elsewhere', createdAt: Date.now(), token: 'x' }));
-  await assert.rejects(addPin(path, HOST, randomPin(), { status: 'backup', lockTimeoutMs: 100 }), { code: 'ELOCKED' });
+  await assert.rejects(addPin(path, HOST, randomPin(), { status: 'backup', lockTimeoutMs: 100 }), { code: 'ERR_CERTPIN_LOCKED' });
   assert.ok(events.includes('waiting'), events.join());
   assert.ok(!events.includes('broken'));
 });
