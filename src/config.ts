@@ -317,39 +317,31 @@ export function findUnknownKeys(config: unknown, options: ValidateOptions = {}):
   const source = options.source ?? 'policy';
   const found: UnknownKey[] = [];
   if (!isObject(config)) return found;
-  const check = (value: Record<string, unknown>, path: string, level: Level, known: readonly string[], host?: string): void => {
+  // Paths are written only for a key that is reported: with 1,000 hosts, building them for every
+  // entry and pin was a measurable part of certpin/register's start-up (SPEC 10).
+  const check = (value: Record<string, unknown>, path: () => string, level: Level, known: readonly string[], host?: string): void => {
     for (const key of Object.keys(value)) {
-      if (!known.includes(key) && !isAnnotation(key)) found.push(unknownKey(path, key, level, known, source, host));
+      if (!known.includes(key) && !isAnnotation(key)) found.push(unknownKey(path(), key, level, known, source, host));
     }
   };
-  check(config, '', 'top', source === 'file' ? CONFIG_KEYS.file : CONFIG_KEYS.top);
-  if (isObject(config.settings)) check(config.settings, 'settings', 'settings', CONFIG_KEYS.settings);
+  check(config, () => '', 'top', source === 'file' ? CONFIG_KEYS.file : CONFIG_KEYS.top);
+  if (isObject(config.settings)) check(config.settings, () => 'settings', 'settings', CONFIG_KEYS.settings);
   if (isObject(config.hosts)) {
     for (const [pattern, entry] of Object.entries(config.hosts)) {
       if (!isObject(entry)) continue;
-      const path = `hosts[${JSON.stringify(pattern)}]`;
+      const path = (): string => `hosts[${JSON.stringify(pattern)}]`;
       check(entry, path, 'host', CONFIG_KEYS.host, pattern);
       if (!Array.isArray(entry.pins)) continue;
       entry.pins.forEach((pin, i) => {
-        if (isObject(pin)) check(pin, `${path}.pins[${i}]`, 'pin', CONFIG_KEYS.pin, pattern);
+        if (isObject(pin)) check(pin, () => `${path()}.pins[${i}]`, 'pin', CONFIG_KEYS.pin, pattern);
       });
     }
   }
   return found;
 }
 
-interface Visit {
-  readonly value: unknown;
-  readonly parent: Visit | undefined;
-  readonly key: string | number;
-  readonly depth: number;
-}
-
-/** The path of a value, its first steps only when it is deep (a 64-level path helps nobody). */
-function pathOf(visit: Visit): string {
-  const steps: Array<string | number> = [];
-  for (let v: Visit | undefined = visit; v?.parent !== undefined; v = v.parent) steps.push(v.key);
-  steps.reverse();
+/** The path of a value from its keys, its first steps only when it is deep (a 64-level path helps nobody). */
+function pathOf(steps: ReadonlyArray<string | number>): string {
   let path = '';
   for (const step of steps.slice(0, 6)) path = typeof step === 'number' ? `${path}[${step}]` : member(path, step);
   if (steps.length > 6) path += '…';
@@ -361,42 +353,65 @@ function pathOf(visit: Visit): string {
  * (but `onViolation`), a symbol, NaN or an infinity, an object that is not a plain object or array
  * (a Date, a Map), a circular structure, and nesting deeper than {@link MAX_CONFIG_DEPTH}. Each would
  * otherwise surface as one of Node's own errors ("Do not know how to serialize a BigInt", "Maximum call
- * stack size exceeded") from deep inside, or be lost on the next rewrite. Iterative, so depth cannot
- * overflow the stack. The top-level `ca` (PEM text or bytes) is checked by its own rule.
+ * stack size exceeded") from deep inside, or be lost on the next rewrite. The top-level `ca` (PEM text
+ * or bytes) is checked by its own rule.
+ *
+ * Depth-first, last member first (the order of the explicit stack this replaced, so the same value is
+ * reported when several are wrong). It recurses, but a level deeper than {@link MAX_CONFIG_DEPTH} is
+ * refused before its members are visited, so depth cannot overflow the stack. It allocates nothing per
+ * value (the path is written only on failure): with 1,000 hosts, one record per value was a large part
+ * of certpin/register's start-up, most of it in the garbage collector (SPEC 10).
  */
 function assertJsonValues(config: Record<string, unknown>): void {
-  const stack: Visit[] = [];
-  for (const [key, value] of Object.entries(config)) {
+  const keys = Object.keys(config);
+  const steps: Array<string | number> = [];
+  const ancestors: unknown[] = [config];
+  for (let k = keys.length - 1; k >= 0; k--) {
+    const key = keys[k]!;
+    const value = config[key];
     if ((key === 'ca' || key === 'onViolation') && value !== undefined) continue;
-    stack.push({ value, parent: { value: config, parent: undefined, key: '', depth: 0 }, key, depth: 1 });
+    steps.push(key);
+    assertJsonValue(value, 1, steps, ancestors);
+    steps.pop();
   }
-  while (stack.length > 0) {
-    const visit = stack.pop()!;
-    const { value } = visit;
-    const kind = typeof value;
-    if (value === null || value === undefined || kind === 'string' || kind === 'boolean') continue;
-    if (kind === 'number') {
-      if (!Number.isFinite(value)) throw invalid(pathOf(visit), `${String(value)} is not a JSON number`);
-      continue;
+}
+
+function assertJsonValue(value: unknown, depth: number, steps: Array<string | number>, ancestors: unknown[]): void {
+  const kind = typeof value;
+  if (value === null || value === undefined || kind === 'string' || kind === 'boolean') return;
+  if (kind === 'number') {
+    if (!Number.isFinite(value)) throw invalid(pathOf(steps), `${String(value)} is not a JSON number`);
+    return;
+  }
+  if (kind !== 'object') throw invalid(pathOf(steps), `${showValue(value)} is not a JSON value (a ${kind}); a configuration holds only what JSON can`);
+  const proto = Object.getPrototypeOf(value) as unknown;
+  const isArray = Array.isArray(value);
+  if (!isArray && proto !== Object.prototype && proto !== null) {
+    const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+    throw invalid(pathOf(steps), `a ${typeof name === 'string' ? name : 'non-plain'} object is not a JSON value; use a string, number, boolean, array or plain object`);
+  }
+  if (depth > MAX_CONFIG_DEPTH) throw invalid(pathOf(steps), `nested deeper than ${MAX_CONFIG_DEPTH} levels; a configuration never needs that`);
+  if (ancestors.includes(value)) throw invalid(pathOf(steps), 'refers to an object that contains it (a circular structure), which JSON cannot hold');
+  ancestors.push(value);
+  if (isArray) {
+    const items = value as unknown[];
+    for (let i = items.length - 1; i >= 0; i--) {
+      if (!(i in items)) continue; // a hole, which forEach skipped too
+      steps.push(i);
+      assertJsonValue(items[i], depth + 1, steps, ancestors);
+      steps.pop();
     }
-    if (kind !== 'object') throw invalid(pathOf(visit), `${showValue(value)} is not a JSON value (a ${kind}); a configuration holds only what JSON can`);
-    const proto = Object.getPrototypeOf(value) as unknown;
-    const isArray = Array.isArray(value);
-    if (!isArray && proto !== Object.prototype && proto !== null) {
-      const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
-      throw invalid(pathOf(visit), `a ${typeof name === 'string' ? name : 'non-plain'} object is not a JSON value; use a string, number, boolean, array or plain object`);
-    }
-    if (visit.depth > MAX_CONFIG_DEPTH) throw invalid(pathOf(visit), `nested deeper than ${MAX_CONFIG_DEPTH} levels; a configuration never needs that`);
-    for (let up = visit.parent; up !== undefined; up = up.parent) {
-      if (up.value === value) throw invalid(pathOf(visit), 'refers to an object that contains it (a circular structure), which JSON cannot hold');
-    }
-    const depth = visit.depth + 1;
-    if (isArray) {
-      (value as unknown[]).forEach((item, i) => stack.push({ value: item, parent: visit, key: i, depth }));
-    } else {
-      for (const [key, item] of Object.entries(value as Record<string, unknown>)) stack.push({ value: item, parent: visit, key, depth });
+  } else {
+    const record = value as Record<string, unknown>;
+    const keys = Object.keys(record);
+    for (let k = keys.length - 1; k >= 0; k--) {
+      const key = keys[k]!;
+      steps.push(key);
+      assertJsonValue(record[key], depth + 1, steps, ancestors);
+      steps.pop();
     }
   }
+  ancestors.pop();
 }
 
 function validateCa(ca: unknown): void {
