@@ -340,6 +340,27 @@ export function findUnknownKeys(config: unknown, options: ValidateOptions = {}):
   return found;
 }
 
+/** Whether {@link findUnknownKeys} would find anything: the same levels, with no closure or path per entry. */
+function hasUnknownKey(config: Record<string, unknown>, source: ConfigSource): boolean {
+  const unknownIn = (value: Record<string, unknown>, known: readonly string[]): boolean => {
+    for (const key of Object.keys(value)) if (!known.includes(key) && !isAnnotation(key)) return true;
+    return false;
+  };
+  if (unknownIn(config, source === 'file' ? CONFIG_KEYS.file : CONFIG_KEYS.top)) return true;
+  if (isObject(config.settings) && unknownIn(config.settings, CONFIG_KEYS.settings)) return true;
+  const hosts = config.hosts;
+  if (!isObject(hosts)) return false;
+  for (const pattern of Object.keys(hosts)) {
+    const entry = hosts[pattern];
+    if (!isObject(entry)) continue;
+    if (unknownIn(entry, CONFIG_KEYS.host)) return true;
+    const pins = entry.pins;
+    if (!Array.isArray(pins)) continue;
+    for (const pin of pins as unknown[]) if (isObject(pin) && unknownIn(pin, CONFIG_KEYS.pin)) return true;
+  }
+  return false;
+}
+
 /** The path of a value from its keys, its first steps only when it is deep (a 64-level path helps nobody). */
 function pathOf(steps: ReadonlyArray<string | number>): string {
   let path = '';
@@ -545,8 +566,11 @@ export function validateConfig(config: unknown, options: ValidateOptions = {}): 
   const source = options.source ?? 'policy';
   if (!isObject(config)) throw invalid('config', `expected an object with a hosts object, got ${showValue(config)}`);
   assertJsonValues(config);
-  const [unknown] = findUnknownKeys(config, { source });
-  if (unknown !== undefined) throw invalid(unknown.path, unknown.message);
+  // The full search (paths, suggestions) runs only when the cheap scan finds a key to report.
+  if (hasUnknownKey(config, source)) {
+    const [unknown] = findUnknownKeys(config, { source });
+    if (unknown !== undefined) throw invalid(unknown.path, unknown.message);
+  }
   if (config.version !== undefined && config.version !== 1) throw invalid('version', `only version 1 is known, got ${showValue(config.version)}`);
   if (config.note !== undefined && typeof config.note !== 'string') throw invalid('note', `expected a string, got ${showValue(config.note)}`);
   if (config.$schema !== undefined && typeof config.$schema !== 'string') throw invalid('$schema', `expected the schema's URL or path, got ${showValue(config.$schema)}`);
