@@ -340,10 +340,15 @@ export function findUnknownKeys(config: unknown, options: ValidateOptions = {}):
   return found;
 }
 
-/** Whether {@link findUnknownKeys} would find anything: the same levels, with no closure or path per entry. */
+/**
+ * Whether {@link findUnknownKeys} would find anything: the same levels, with no closure, path or key
+ * array per entry. `for…in` walks V8's enum cache, shared by the entries JSON.parse gives one shape.
+ * It would also list enumerable keys added to `Object.prototype`; such a key only sends validation to
+ * findUnknownKeys, which reads own keys and decides as before.
+ */
 function hasUnknownKey(config: Record<string, unknown>, source: ConfigSource): boolean {
   const unknownIn = (value: Record<string, unknown>, known: readonly string[]): boolean => {
-    for (const key of Object.keys(value)) if (!known.includes(key) && !isAnnotation(key)) return true;
+    for (const key in value) if (!known.includes(key) && !isAnnotation(key)) return true;
     return false;
   };
   if (unknownIn(config, source === 'file' ? CONFIG_KEYS.file : CONFIG_KEYS.top)) return true;
