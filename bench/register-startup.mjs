@@ -8,12 +8,12 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 // `--register PATH` measures another build's hook (e.g. a base commit built elsewhere), for side-by-side runs.
 const at = process.argv.indexOf('--register');
-const REGISTER = at > 0 ? process.argv[at + 1] : fileURLToPath(new URL('../build/src/register.js', import.meta.url));
+const REGISTER = at > 0 ? resolve(process.argv[at + 1]) : fileURLToPath(new URL('../build/src/register.js', import.meta.url));
 export const TARGET_MS = 30;
 
 function pinFile(dir, hostCount) {
