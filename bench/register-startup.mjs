@@ -3,15 +3,17 @@
 // validates the pin file and replaces tls.connect; the trust store is loaded only by the first
 // connection to a pinned host, so it is not part of this cost. Target: under 30 ms.
 //
-//   node bench/register-startup.mjs [--runs 21]
+//   node bench/register-startup.mjs [--runs 21] [--register /other/build/src/register.js]
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const REGISTER = fileURLToPath(new URL('../build/src/register.js', import.meta.url));
+// `--register PATH` measures another build's hook (e.g. a base commit built elsewhere), for side-by-side runs.
+const at = process.argv.indexOf('--register');
+const REGISTER = at > 0 ? resolve(process.argv[at + 1]) : fileURLToPath(new URL('../build/src/register.js', import.meta.url));
 export const TARGET_MS = 30;
 
 function pinFile(dir, hostCount) {
@@ -59,6 +61,7 @@ export function measureRegisterStartup({ runs = 21 } = {}) {
       { name: '--import certpin/register, 10 hosts', args: ['--import', REGISTER], env: { CERTPIN_CONFIG: pinFile(dir, 10) } },
       { name: '--import certpin/register, 1,000 hosts', args: ['--import', REGISTER], env: { CERTPIN_CONFIG: pinFile(dir, 1000) } },
       { name: '--require certpin/register, 10 hosts', args: ['--require', REGISTER], env: { CERTPIN_CONFIG: pinFile(dir, 10) } },
+      { name: '--require certpin/register, 1,000 hosts', args: ['--require', REGISTER], env: { CERTPIN_CONFIG: pinFile(dir, 1000) } },
     ];
     for (const variant of variants) timeRun(variant.args, variant.env); // warm the file cache
     const samples = variants.map(() => []);
@@ -86,8 +89,8 @@ export function formatRegisterStartup(rows, runs) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const at = process.argv.indexOf('--runs');
-  const runs = at > 0 ? Number(process.argv[at + 1]) : 21;
+  const runsAt = process.argv.indexOf('--runs');
+  const runs = runsAt > 0 ? Number(process.argv[runsAt + 1]) : 21;
   const rows = measureRegisterStartup({ runs });
   console.log(formatRegisterStartup(rows, runs));
   process.exitCode = rows.every((row) => row.ok) ? 0 : 1;

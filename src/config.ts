@@ -317,39 +317,57 @@ export function findUnknownKeys(config: unknown, options: ValidateOptions = {}):
   const source = options.source ?? 'policy';
   const found: UnknownKey[] = [];
   if (!isObject(config)) return found;
-  const check = (value: Record<string, unknown>, path: string, level: Level, known: readonly string[], host?: string): void => {
+  // Paths are written only for a key that is reported: with 1,000 hosts, building them for every
+  // entry and pin was a measurable part of certpin/register's start-up (SPEC 10).
+  const check = (value: Record<string, unknown>, path: () => string, level: Level, known: readonly string[], host?: string): void => {
     for (const key of Object.keys(value)) {
-      if (!known.includes(key) && !isAnnotation(key)) found.push(unknownKey(path, key, level, known, source, host));
+      if (!known.includes(key) && !isAnnotation(key)) found.push(unknownKey(path(), key, level, known, source, host));
     }
   };
-  check(config, '', 'top', source === 'file' ? CONFIG_KEYS.file : CONFIG_KEYS.top);
-  if (isObject(config.settings)) check(config.settings, 'settings', 'settings', CONFIG_KEYS.settings);
+  check(config, () => '', 'top', source === 'file' ? CONFIG_KEYS.file : CONFIG_KEYS.top);
+  if (isObject(config.settings)) check(config.settings, () => 'settings', 'settings', CONFIG_KEYS.settings);
   if (isObject(config.hosts)) {
     for (const [pattern, entry] of Object.entries(config.hosts)) {
       if (!isObject(entry)) continue;
-      const path = `hosts[${JSON.stringify(pattern)}]`;
+      const path = (): string => `hosts[${JSON.stringify(pattern)}]`;
       check(entry, path, 'host', CONFIG_KEYS.host, pattern);
       if (!Array.isArray(entry.pins)) continue;
       entry.pins.forEach((pin, i) => {
-        if (isObject(pin)) check(pin, `${path}.pins[${i}]`, 'pin', CONFIG_KEYS.pin, pattern);
+        if (isObject(pin)) check(pin, () => `${path()}.pins[${i}]`, 'pin', CONFIG_KEYS.pin, pattern);
       });
     }
   }
   return found;
 }
 
-interface Visit {
-  readonly value: unknown;
-  readonly parent: Visit | undefined;
-  readonly key: string | number;
-  readonly depth: number;
+/**
+ * Whether {@link findUnknownKeys} would find anything: the same levels, with no closure, path or key
+ * array per entry. `for…in` walks V8's enum cache, shared by the entries JSON.parse gives one shape.
+ * It would also list enumerable keys added to `Object.prototype`; such a key only sends validation to
+ * findUnknownKeys, which reads own keys and decides as before.
+ */
+function hasUnknownKey(config: Record<string, unknown>, source: ConfigSource): boolean {
+  const unknownIn = (value: Record<string, unknown>, known: readonly string[]): boolean => {
+    for (const key in value) if (!known.includes(key) && !isAnnotation(key)) return true;
+    return false;
+  };
+  if (unknownIn(config, source === 'file' ? CONFIG_KEYS.file : CONFIG_KEYS.top)) return true;
+  if (isObject(config.settings) && unknownIn(config.settings, CONFIG_KEYS.settings)) return true;
+  const hosts = config.hosts;
+  if (!isObject(hosts)) return false;
+  for (const pattern of Object.keys(hosts)) {
+    const entry = hosts[pattern];
+    if (!isObject(entry)) continue;
+    if (unknownIn(entry, CONFIG_KEYS.host)) return true;
+    const pins = entry.pins;
+    if (!Array.isArray(pins)) continue;
+    for (const pin of pins as unknown[]) if (isObject(pin) && unknownIn(pin, CONFIG_KEYS.pin)) return true;
+  }
+  return false;
 }
 
-/** The path of a value, its first steps only when it is deep (a 64-level path helps nobody). */
-function pathOf(visit: Visit): string {
-  const steps: Array<string | number> = [];
-  for (let v: Visit | undefined = visit; v?.parent !== undefined; v = v.parent) steps.push(v.key);
-  steps.reverse();
+/** The path of a value from its keys, its first steps only when it is deep (a 64-level path helps nobody). */
+function pathOf(steps: ReadonlyArray<string | number>): string {
   let path = '';
   for (const step of steps.slice(0, 6)) path = typeof step === 'number' ? `${path}[${step}]` : member(path, step);
   if (steps.length > 6) path += '…';
@@ -361,42 +379,65 @@ function pathOf(visit: Visit): string {
  * (but `onViolation`), a symbol, NaN or an infinity, an object that is not a plain object or array
  * (a Date, a Map), a circular structure, and nesting deeper than {@link MAX_CONFIG_DEPTH}. Each would
  * otherwise surface as one of Node's own errors ("Do not know how to serialize a BigInt", "Maximum call
- * stack size exceeded") from deep inside, or be lost on the next rewrite. Iterative, so depth cannot
- * overflow the stack. The top-level `ca` (PEM text or bytes) is checked by its own rule.
+ * stack size exceeded") from deep inside, or be lost on the next rewrite. The top-level `ca` (PEM text
+ * or bytes) is checked by its own rule.
+ *
+ * Depth-first, last member first (the order of the explicit stack this replaced, so the same value is
+ * reported when several are wrong). It recurses, but a level deeper than {@link MAX_CONFIG_DEPTH} is
+ * refused before its members are visited, so depth cannot overflow the stack. It allocates nothing per
+ * value (the path is written only on failure): with 1,000 hosts, one record per value was a large part
+ * of certpin/register's start-up, most of it in the garbage collector (SPEC 10).
  */
 function assertJsonValues(config: Record<string, unknown>): void {
-  const stack: Visit[] = [];
-  for (const [key, value] of Object.entries(config)) {
+  const keys = Object.keys(config);
+  const steps: Array<string | number> = [];
+  const ancestors: unknown[] = [config];
+  for (let k = keys.length - 1; k >= 0; k--) {
+    const key = keys[k]!;
+    const value = config[key];
     if ((key === 'ca' || key === 'onViolation') && value !== undefined) continue;
-    stack.push({ value, parent: { value: config, parent: undefined, key: '', depth: 0 }, key, depth: 1 });
+    steps.push(key);
+    assertJsonValue(value, 1, steps, ancestors);
+    steps.pop();
   }
-  while (stack.length > 0) {
-    const visit = stack.pop()!;
-    const { value } = visit;
-    const kind = typeof value;
-    if (value === null || value === undefined || kind === 'string' || kind === 'boolean') continue;
-    if (kind === 'number') {
-      if (!Number.isFinite(value)) throw invalid(pathOf(visit), `${String(value)} is not a JSON number`);
-      continue;
+}
+
+function assertJsonValue(value: unknown, depth: number, steps: Array<string | number>, ancestors: unknown[]): void {
+  const kind = typeof value;
+  if (value === null || value === undefined || kind === 'string' || kind === 'boolean') return;
+  if (kind === 'number') {
+    if (!Number.isFinite(value)) throw invalid(pathOf(steps), `${String(value)} is not a JSON number`);
+    return;
+  }
+  if (kind !== 'object') throw invalid(pathOf(steps), `${showValue(value)} is not a JSON value (a ${kind}); a configuration holds only what JSON can`);
+  const proto = Object.getPrototypeOf(value) as unknown;
+  const isArray = Array.isArray(value);
+  if (!isArray && proto !== Object.prototype && proto !== null) {
+    const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+    throw invalid(pathOf(steps), `a ${typeof name === 'string' ? name : 'non-plain'} object is not a JSON value; use a string, number, boolean, array or plain object`);
+  }
+  if (depth > MAX_CONFIG_DEPTH) throw invalid(pathOf(steps), `nested deeper than ${MAX_CONFIG_DEPTH} levels; a configuration never needs that`);
+  if (ancestors.includes(value)) throw invalid(pathOf(steps), 'refers to an object that contains it (a circular structure), which JSON cannot hold');
+  ancestors.push(value);
+  if (isArray) {
+    const items = value as unknown[];
+    for (let i = items.length - 1; i >= 0; i--) {
+      if (!(i in items)) continue; // a hole, which forEach skipped too
+      steps.push(i);
+      assertJsonValue(items[i], depth + 1, steps, ancestors);
+      steps.pop();
     }
-    if (kind !== 'object') throw invalid(pathOf(visit), `${showValue(value)} is not a JSON value (a ${kind}); a configuration holds only what JSON can`);
-    const proto = Object.getPrototypeOf(value) as unknown;
-    const isArray = Array.isArray(value);
-    if (!isArray && proto !== Object.prototype && proto !== null) {
-      const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
-      throw invalid(pathOf(visit), `a ${typeof name === 'string' ? name : 'non-plain'} object is not a JSON value; use a string, number, boolean, array or plain object`);
-    }
-    if (visit.depth > MAX_CONFIG_DEPTH) throw invalid(pathOf(visit), `nested deeper than ${MAX_CONFIG_DEPTH} levels; a configuration never needs that`);
-    for (let up = visit.parent; up !== undefined; up = up.parent) {
-      if (up.value === value) throw invalid(pathOf(visit), 'refers to an object that contains it (a circular structure), which JSON cannot hold');
-    }
-    const depth = visit.depth + 1;
-    if (isArray) {
-      (value as unknown[]).forEach((item, i) => stack.push({ value: item, parent: visit, key: i, depth }));
-    } else {
-      for (const [key, item] of Object.entries(value as Record<string, unknown>)) stack.push({ value: item, parent: visit, key, depth });
+  } else {
+    const record = value as Record<string, unknown>;
+    const keys = Object.keys(record);
+    for (let k = keys.length - 1; k >= 0; k--) {
+      const key = keys[k]!;
+      steps.push(key);
+      assertJsonValue(record[key], depth + 1, steps, ancestors);
+      steps.pop();
     }
   }
+  ancestors.pop();
 }
 
 function validateCa(ca: unknown): void {
@@ -419,65 +460,86 @@ export function parseExpiry(value: string): number | undefined {
   return Number.isNaN(at) ? undefined : at;
 }
 
-function validatePin(entry: unknown, path: string): PinRecord {
+const TEXT_FIELDS = ['subject', 'note'] as const;
+const TIME_FIELDS = ['firstSeen', 'lastSeen'] as const;
+
+/**
+ * The pin at `hosts[…].pins[i]`. `host` writes the entry's path (`hosts["api.example.com"]`): it is
+ * called only to report an error, as quoting the host for each of 2,000 pins that are fine showed in
+ * start-up profiles (SPEC 10); for the same reason no closure is made per pin.
+ */
+function validatePin(entry: unknown, host: () => string, i: number): PinRecord {
+  const path = (): string => `${host()}.pins[${i}]`;
   if (typeof entry === 'string') {
-    return { pin: pinAt(entry, path), status: 'active' };
+    return { pin: pinAt(entry, host, i, ''), status: 'active' };
   }
-  if (!isObject(entry)) throw invalid(path, `expected a pin string or an object with pin and status, got ${showValue(entry)}`);
-  const pin = pinAt(entry.pin, `${path}.pin`);
+  if (!isObject(entry)) throw invalid(path(), `expected a pin string or an object with pin and status, got ${showValue(entry)}`);
+  const pin = pinAt(entry.pin, host, i, '.pin');
   const status = entry.status ?? 'active';
   if (typeof status !== 'string' || !(PIN_STATUSES as readonly string[]).includes(status)) {
-    throw invalid(`${path}.status`, `must be one of ${PIN_STATUSES.join(', ')}, got ${showValue(entry.status)}`);
+    throw invalid(`${path()}.status`, `must be one of ${PIN_STATUSES.join(', ')}, got ${showValue(entry.status)}`);
   }
-  for (const field of ['subject', 'note'] as const) {
-    if (entry[field] !== undefined && typeof entry[field] !== 'string') throw invalid(`${path}.${field}`, `expected a string, got ${showValue(entry[field])}`);
+  for (const field of TEXT_FIELDS) {
+    if (entry[field] !== undefined && typeof entry[field] !== 'string') throw invalid(`${path()}.${field}`, `expected a string, got ${showValue(entry[field])}`);
   }
-  for (const field of ['firstSeen', 'lastSeen'] as const) {
-    if (entry[field] !== undefined && !timestamp(entry[field])) throw invalid(`${path}.${field}`, `expected an ISO date-time, got ${showValue(entry[field])}`);
+  for (const field of TIME_FIELDS) {
+    if (entry[field] !== undefined && !timestamp(entry[field])) throw invalid(`${path()}.${field}`, `expected an ISO date-time, got ${showValue(entry[field])}`);
   }
   return { ...entry, pin, status: status as PinStatus };
 }
 
-function pinAt(value: unknown, path: string): string {
-  if (typeof value !== 'string') throw invalid(path, `expected a pin string, got ${showValue(value)}`);
+/** `hosts[…].pins[i]` + `field` ('' or '.pin'), parsed. */
+function pinAt(value: unknown, host: () => string, i: number, field: string): string {
+  if (typeof value !== 'string') throw invalid(`${host()}.pins[${i}]${field}`, `expected a pin string, got ${showValue(value)}`);
   try {
     return parsePin(value);
   } catch (error) {
-    throw invalid(path, (error as Error).message);
+    throw invalid(`${host()}.pins[${i}]${field}`, (error as Error).message);
   }
 }
 
 function validateHost(key: string, value: unknown): HostRule {
-  const path = `hosts[${JSON.stringify(key)}]`;
+  // Written only when an error names it (see validatePin).
+  let quotedPath: string | undefined;
+  const at = (): string => (quotedPath ??= `hosts[${JSON.stringify(key)}]`);
   let pattern: HostPattern;
   try {
     pattern = parseHostPattern(key);
   } catch (error) {
-    throw invalid(path, (error as Error).message);
+    throw invalid(at(), (error as Error).message);
   }
-  if (!isObject(value)) throw invalid(path, `expected an object with a pins array, got ${showValue(value)}`);
-  if (!Array.isArray(value.pins)) throw invalid(`${path}.pins`, `expected an array of pins, got ${showValue(value.pins)}`);
-  const pins = value.pins.map((entry, i) => validatePin(entry, `${path}.pins[${i}]`));
+  if (!isObject(value)) throw invalid(at(), `expected an object with a pins array, got ${showValue(value)}`);
+  if (!Array.isArray(value.pins)) throw invalid(`${at()}.pins`, `expected an array of pins, got ${showValue(value.pins)}`);
+  // Index loops rather than map/entries(): no callback or iterator pair per pin (start-up, SPEC 10).
+  const given = value.pins as unknown[];
+  const pins: PinRecord[] = [];
+  const trustedPins: string[] = [];
+  for (let i = 0; i < given.length; i++) {
+    const record = validatePin(given[i], at, i);
+    pins.push(record);
+  }
   const seen = new Set<string>();
-  for (const [i, record] of pins.entries()) {
-    if (seen.has(record.pin)) throw invalid(`${path}.pins[${i}].pin`, `${record.pin} is listed twice`);
+  for (let i = 0; i < pins.length; i++) {
+    const record = pins[i]!;
+    if (seen.has(record.pin)) throw invalid(`${at()}.pins[${i}].pin`, `${record.pin} is listed twice`);
     seen.add(record.pin);
+    if (TRUSTED_STATUSES.has(record.status)) trustedPins.push(record.pin);
   }
-  if (value.enforce !== undefined && typeof value.enforce !== 'boolean') throw invalid(`${path}.enforce`, `expected true or false, got ${showValue(value.enforce)}`);
+  if (value.enforce !== undefined && typeof value.enforce !== 'boolean') throw invalid(`${at()}.enforce`, `expected true or false, got ${showValue(value.enforce)}`);
   if (value.includeSubdomains !== undefined && typeof value.includeSubdomains !== 'boolean') {
-    throw invalid(`${path}.includeSubdomains`, `expected true or false, got ${showValue(value.includeSubdomains)}`);
+    throw invalid(`${at()}.includeSubdomains`, `expected true or false, got ${showValue(value.includeSubdomains)}`);
   }
   let expiresAt: number | undefined;
   if (value.expires !== undefined) {
     expiresAt = typeof value.expires === 'string' ? parseExpiry(value.expires) : undefined;
-    if (expiresAt === undefined) throw invalid(`${path}.expires`, `expected an ISO date such as "2027-06-30", got ${showValue(value.expires)}`);
+    if (expiresAt === undefined) throw invalid(`${at()}.expires`, `expected an ISO date such as "2027-06-30", got ${showValue(value.expires)}`);
   }
   if (value.port !== undefined && (!Number.isInteger(value.port) || (value.port as number) < 1 || (value.port as number) > 65535)) {
-    throw invalid(`${path}.port`, `expected a port number 1-65535, got ${showValue(value.port)}`);
+    throw invalid(`${at()}.port`, `expected a port number 1-65535, got ${showValue(value.port)}`);
   }
-  if (value.lastChecked !== undefined && !timestamp(value.lastChecked)) throw invalid(`${path}.lastChecked`, `expected an ISO date-time, got ${showValue(value.lastChecked)}`);
-  if (value.note !== undefined && typeof value.note !== 'string') throw invalid(`${path}.note`, `expected a string, got ${showValue(value.note)}`);
-  if (value.probeHost !== undefined && typeof value.probeHost !== 'string') throw invalid(`${path}.probeHost`, `expected a host name, got ${showValue(value.probeHost)}`);
+  if (value.lastChecked !== undefined && !timestamp(value.lastChecked)) throw invalid(`${at()}.lastChecked`, `expected an ISO date-time, got ${showValue(value.lastChecked)}`);
+  if (value.note !== undefined && typeof value.note !== 'string') throw invalid(`${at()}.note`, `expected a string, got ${showValue(value.note)}`);
+  if (value.probeHost !== undefined && typeof value.probeHost !== 'string') throw invalid(`${at()}.probeHost`, `expected a host name, got ${showValue(value.probeHost)}`);
   let reportUri: string | undefined;
   if (value.reportUri !== undefined) {
     let url: URL;
@@ -486,14 +548,14 @@ function validateHost(key: string, value: unknown): HostRule {
       url = new URL(value.reportUri);
       if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error('not http(s)');
     } catch {
-      throw invalid(`${path}.reportUri`, `expected an http(s) URL, got ${showValue(value.reportUri)}`);
+      throw invalid(`${at()}.reportUri`, `expected an http(s) URL, got ${showValue(value.reportUri)}`);
     }
     const reportHost = normalizeHostname(url.hostname);
     const probe = new HostIndex<true>();
     probe.add(pattern, true);
     if (value.includeSubdomains === true) probe.add({ text: `**.${pattern.base}`, kind: 'any-labels', base: pattern.base }, true);
     if (probe.lookup(reportHost).length > 0) {
-      throw invalid(`${path}.reportUri`, `${value.reportUri} is under ${key} itself: a report about a failing pin could never arrive there; use a host outside this entry`);
+      throw invalid(`${at()}.reportUri`, `${value.reportUri} is under ${key} itself: a report about a failing pin could never arrive there; use a host outside this entry`);
     }
     reportUri = url.href;
   }
@@ -501,7 +563,7 @@ function validateHost(key: string, value: unknown): HostRule {
     key,
     pattern,
     pins,
-    trustedPins: pins.filter((p) => TRUSTED_STATUSES.has(p.status)).map((p) => p.pin),
+    trustedPins,
     enforce: value.enforce ?? true,
     expiresAt,
     reportUri,
@@ -521,8 +583,11 @@ export function validateConfig(config: unknown, options: ValidateOptions = {}): 
   const source = options.source ?? 'policy';
   if (!isObject(config)) throw invalid('config', `expected an object with a hosts object, got ${showValue(config)}`);
   assertJsonValues(config);
-  const [unknown] = findUnknownKeys(config, { source });
-  if (unknown !== undefined) throw invalid(unknown.path, unknown.message);
+  // The full search (paths, suggestions) runs only when the cheap scan finds a key to report.
+  if (hasUnknownKey(config, source)) {
+    const [unknown] = findUnknownKeys(config, { source });
+    if (unknown !== undefined) throw invalid(unknown.path, unknown.message);
+  }
   if (config.version !== undefined && config.version !== 1) throw invalid('version', `only version 1 is known, got ${showValue(config.version)}`);
   if (config.note !== undefined && typeof config.note !== 'string') throw invalid('note', `expected a string, got ${showValue(config.note)}`);
   if (config.$schema !== undefined && typeof config.$schema !== 'string') throw invalid('$schema', `expected the schema's URL or path, got ${showValue(config.$schema)}`);
@@ -550,8 +615,9 @@ export function validateConfig(config: unknown, options: ValidateOptions = {}): 
   const rules: HostRule[] = [];
   const index = new HostIndex<HostRule>();
   const patterns = new Set<string>();
-  for (const [key, value] of Object.entries(config.hosts)) {
-    const rule = validateHost(key, value);
+  const hosts = config.hosts;
+  for (const key of Object.keys(hosts)) {
+    const rule = validateHost(key, hosts[key]);
     if (patterns.has(rule.pattern.text)) throw invalid(`hosts[${JSON.stringify(key)}]`, `the pattern ${rule.pattern.text} is listed twice`);
     patterns.add(rule.pattern.text);
     rules.push(rule);

@@ -325,6 +325,29 @@ describe('parsePin', () => {
     });
   }
 
+  // The canonical form takes a fast path (no Buffer round trip); it must accept and refuse exactly
+  // what decoding does: 43 digits carry 258 bits, so only a last digit with its low 2 bits zero is 32 bytes.
+  test('the canonical form accepts exactly the values that decode to 32 bytes and encode back', () => {
+    const digits = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    const body = b64.slice(0, 42);
+    for (const last of digits) {
+      const value = `${body}${last}=`;
+      const canonical = Buffer.from(value, 'base64').toString('base64') === value;
+      assert.equal(canonical, digits.indexOf(last) % 4 === 0, last);
+      for (const input of [`sha256/${value}`, ` sha256/${value}\n`, `sha256//${value}`]) {
+        if (canonical) {
+          assert.equal(parsePin(input), `sha256/${value}`, JSON.stringify(input));
+        } else {
+          assert.throws(() => parsePin(input), (err) => {
+            assert.equal(err.code, 'ERR_CERTPIN_INVALID_PIN');
+            assert.equal(err.message, `not a SHA-256 pin: ${JSON.stringify(input)} (decodes to 32 bytes, a SHA-256 pin has 32)`);
+            return true;
+          });
+        }
+      }
+    }
+  });
+
   test('a non-string is a TypeError', () => {
     for (const input of [undefined, null, 42, Buffer.from(expected)]) {
       assert.throws(() => parsePin(input), TypeError);

@@ -51,6 +51,12 @@ describe('createPolicy refuses values JSON cannot hold', () => {
     refused(top, 'x-loop.back', /circular/);
   });
 
+  test('a hole in a pins array is refused where it is, not with a TypeError', () => {
+    const sparse = [pki.intermediate.pin];
+    sparse[2] = { pin: pki.intermediate2.pin, status: 'backup' };
+    refused({ hosts: { [HOST]: { pins: sparse } } }, `hosts["${HOST}"].pins[1]`, /expected a pin string or an object with pin and status, got undefined/);
+  });
+
   test('a shared (not circular) object is fine', () => {
     const shared = { team: 'payments' };
     assert.doesNotThrow(() => createPolicy({ hosts: { [HOST]: { pins: pins(), 'x-owner': shared }, 'b.example.com': { pins: pins(), 'x-owner': shared } } }));
