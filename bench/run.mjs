@@ -1,4 +1,4 @@
-// `npm run bench`: what pinning costs (SPEC 10, G7), measured in one run against the same client
+// `npm run bench`: what pinning costs (docs/performance.md, G7), measured in one run against the same client
 // unpinned. Rounds of pinned and unpinned work alternate (and swap which goes first) so that warm-up,
 // GC and CPU frequency drift hit both alike; the medians of the rounds are compared.
 import https from 'node:https';

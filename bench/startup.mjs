@@ -1,4 +1,4 @@
-// Start-up cost of the certpin CLI against plain `node -e 0` (SPEC 10: `certpin --version` within
+// Start-up cost of the certpin CLI against plain `node -e 0` (docs/performance.md: `certpin --version` within
 // 1.3x), the time from spawning the process to its exit, median of N interleaved runs, so that the
 // load of a shared machine falls on every variant alike. Commands are loaded lazily
 // (src/cli/commands/index.ts), so `--version` and `--help` load no command and none of the library.

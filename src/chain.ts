@@ -38,7 +38,7 @@ function remember<K, V>(map: Map<K, V>, key: K, value: V, limit: number): void {
 
 /**
  * A leaf may have an empty subject when its subjectAltName names it (RFC 5280 4.1.2.6), and Node then
- * gives `subject` as undefined (NODE-TLS-NOTES 17): show its names instead.
+ * gives `subject` as undefined (docs/node-tls.md N17): show its names instead.
  */
 function emptySubjectLabel(x509: X509Certificate): string {
   return x509.subjectAltName ? `(empty subject; ${x509.subjectAltName})` : '(empty subject)';
@@ -95,7 +95,7 @@ export function certInfoFromLegacy(peer: LegacyPeerCertificate): CertInfo | unde
 
 /**
  * Every certificate in a `getPeerCertificate(true)` chain, leaf first. Node links these by issuer
- * name only (NODE-TLS-NOTES 3), so they are candidates for the prover, never a proven path.
+ * name only (docs/node-tls.md N3), so they are candidates for the prover, never a proven path.
  */
 export function candidatesFromLegacy(leaf: LegacyPeerCertificate): CertInfo[] {
   const out: CertInfo[] = [];
@@ -448,7 +448,7 @@ export interface ProvenChain {
   readonly anchored: boolean;
   /** Every valid path found (cross-signing gives several); empty when not anchored. A pin on any of them counts. */
   readonly paths: readonly (readonly CertInfo[])[];
-  /** Served certificates on no valid path: they never count for pinning (SPEC 3). */
+  /** Served certificates on no valid path: they never count for pinning (docs/guarantees.md C1, C2). */
   readonly unproven: readonly CertInfo[];
   /** Why no valid path was found, for messages; or why the search stopped early. */
   readonly problem: string | undefined;

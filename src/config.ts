@@ -15,14 +15,14 @@ export const PIN_STATUSES = ['active', 'backup', 'pending_review', 'rejected', '
  * ```
  */
 export type PinStatus = (typeof PIN_STATUSES)[number];
-/** Only these statuses are trusted (SPEC 4, 8). */
+/** Only these statuses are trusted (docs/policy.md). */
 export const TRUSTED_STATUSES: ReadonlySet<PinStatus> = new Set<PinStatus>(['active', 'backup']);
 
 /**
  * Room for people's own annotations, at every level of a configuration (top level, `settings`, a host
  * entry, a pin): `note` (free text) and any key starting with `x-`, holding any JSON value. certpin
  * never reads them and keeps them on every rewrite of the pin file. Every other key must be one
- * certpin knows (SPEC 4).
+ * certpin knows (docs/policy.md).
  *
  * @example
  * ```ts
@@ -235,7 +235,7 @@ export interface ValidateOptions {
 }
 
 /**
- * The keys certpin knows at each level of a configuration (SPEC 4, 8). `note` (free text, at every
+ * The keys certpin knows at each level of a configuration (docs/policy.md). `note` (free text, at every
  * level) and `x-…` keys are annotations.
  */
 export const CONFIG_KEYS = Object.freeze({
@@ -318,7 +318,7 @@ export function findUnknownKeys(config: unknown, options: ValidateOptions = {}):
   const found: UnknownKey[] = [];
   if (!isObject(config)) return found;
   // Paths are written only for a key that is reported: with 1,000 hosts, building them for every
-  // entry and pin was a measurable part of certpin/register's start-up (SPEC 10).
+  // entry and pin was a measurable part of certpin/register's start-up (docs/performance.md).
   const check = (value: Record<string, unknown>, path: () => string, level: Level, known: readonly string[], host?: string): void => {
     for (const key of Object.keys(value)) {
       if (!known.includes(key) && !isAnnotation(key)) found.push(unknownKey(path(), key, level, known, source, host));
@@ -386,7 +386,7 @@ function pathOf(steps: ReadonlyArray<string | number>): string {
  * reported when several are wrong). It recurses, but a level deeper than {@link MAX_CONFIG_DEPTH} is
  * refused before its members are visited, so depth cannot overflow the stack. It allocates nothing per
  * value (the path is written only on failure): with 1,000 hosts, one record per value was a large part
- * of certpin/register's start-up, most of it in the garbage collector (SPEC 10).
+ * of certpin/register's start-up, most of it in the garbage collector (docs/performance.md).
  */
 function assertJsonValues(config: Record<string, unknown>): void {
   const keys = Object.keys(config);
@@ -449,7 +449,7 @@ function validateCa(ca: unknown): void {
 
 const timestamp = (v: unknown): boolean => typeof v === 'string' && !Number.isNaN(Date.parse(v));
 
-/** `2027-06-30` means the end of that day, UTC (SPEC 9); a date-time is taken as written. */
+/** `2027-06-30` means the end of that day, UTC (docs/cli.md); a date-time is taken as written. */
 export function parseExpiry(value: string): number | undefined {
   if (/^\d{4}-\d{2}-\d{2}$/.test(value)) {
     const start = Date.parse(`${value}T00:00:00.000Z`);
@@ -466,7 +466,7 @@ const TIME_FIELDS = ['firstSeen', 'lastSeen'] as const;
 /**
  * The pin at `hosts[…].pins[i]`. `host` writes the entry's path (`hosts["api.example.com"]`): it is
  * called only to report an error, as quoting the host for each of 2,000 pins that are fine showed in
- * start-up profiles (SPEC 10); for the same reason no closure is made per pin.
+ * start-up profiles (docs/performance.md); for the same reason no closure is made per pin.
  */
 function validatePin(entry: unknown, host: () => string, i: number): PinRecord {
   const path = (): string => `${host()}.pins[${i}]`;
@@ -510,7 +510,7 @@ function validateHost(key: string, value: unknown): HostRule {
   }
   if (!isObject(value)) throw invalid(at(), `expected an object with a pins array, got ${showValue(value)}`);
   if (!Array.isArray(value.pins)) throw invalid(`${at()}.pins`, `expected an array of pins, got ${showValue(value.pins)}`);
-  // Index loops rather than map/entries(): no callback or iterator pair per pin (start-up, SPEC 10).
+  // Index loops rather than map/entries(): no callback or iterator pair per pin (start-up, docs/performance.md).
   const given = value.pins as unknown[];
   const pins: PinRecord[] = [];
   const trustedPins: string[] = [];

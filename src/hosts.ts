@@ -3,7 +3,7 @@ import { domainToASCII } from 'node:url';
 import { CertpinError } from './errors.js';
 
 /**
- * A host pattern of SPEC 2: `api.example.com` (exact), `*.example.com` (exactly one more label) or
+ * A host pattern (docs/policy.md): `api.example.com` (exact), `*.example.com` (exactly one more label) or
  * `**.example.com` (zero or more more labels, so `example.com` too).
  */
 export interface HostPattern {
@@ -40,9 +40,9 @@ function canonicalIpv6(address: string): string {
  * Lowercases, converts IDN to punycode, drops one trailing dot, strips IPv6 brackets and zone IDs and
  * writes IPv6 in canonical form (an IPv4-mapped address as its IPv4 address: it is the same host).
  * Returns '' for something that cannot be a hostname (`api.example.com..`, an empty label): the
- * policy refuses such a name rather than treat it as unpinned (SPEC 2). Never throws.
+ * policy refuses such a name rather than treat it as unpinned (docs/guarantees.md P1). Never throws.
  * Needed because `https.request` passes `host` through as written while fetch and `tls` each
- * normalise differently (NODE-TLS-NOTES 8): all of them must meet the same policy.
+ * normalise differently (docs/node-tls.md N8): all of them must meet the same policy.
  *
  * @example
  * ```js
@@ -56,7 +56,7 @@ function canonicalIpv6(address: string): string {
  */
 export function normalizeHostname(host: string): string {
   // The common case, a name already in normal form, skips isIP's regular expressions and UTS #46
-  // processing, which would return it unchanged (SPEC 10: lookups under 2 µs).
+  // processing, which would return it unchanged (docs/performance.md: lookups under 2 µs).
   if (ALREADY_NORMAL.test(host) && !host.includes('xn--')) return host;
   if (typeof host !== 'string') return '';
   let name = host.trim();
@@ -92,7 +92,7 @@ export function parseHostPattern(text: string): HostPattern {
   }
   // A name already in normal form (what pin files hold) is its own base: no '*', not an address (its
   // last label starts with a letter), and normalizeHostname would return it unchanged. With 1,000 hosts
-  // the regular expressions and replace below showed in certpin/register's start-up (SPEC 10).
+  // the regular expressions and replace below showed in certpin/register's start-up (docs/performance.md).
   if (ALREADY_NORMAL.test(rest) && !rest.includes('xn--')) {
     return { text: kind === 'exact' ? rest : `${kind === 'one-label' ? '*' : '**'}.${rest}`, kind, base: rest };
   }
@@ -109,7 +109,7 @@ export function parseHostPattern(text: string): HostPattern {
 
 /**
  * Finds the entries whose pattern matches a hostname. A lookup costs one map access per label of the
- * hostname, whatever the number of patterns (SPEC 10).
+ * hostname, whatever the number of patterns (docs/performance.md).
  */
 export class HostIndex<T> {
   readonly #exact = new Map<string, T[]>();

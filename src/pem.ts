@@ -55,7 +55,7 @@ export function decodeName(name: DerNode): string {
 
 /**
  * A subject or issuer as Node prints it (`C=US\nO=x\nCN=y`) turned into RFC 4514 order (`CN=y, O=x, C=US`).
- * An empty name, which Node gives as `undefined` (NODE-TLS-NOTES 17), is the empty string.
+ * An empty name, which Node gives as `undefined` (docs/node-tls.md N17), is the empty string.
  */
 export function formatName(nodeName: string | undefined): string {
   if (typeof nodeName !== 'string') return '';

@@ -82,7 +82,7 @@ export function spkiPin(input: X509Certificate | KeyObject | string | Uint8Array
  */
 export function parsePin(text: string): string {
   if (typeof text !== 'string') throw new TypeError(`a pin must be a string, got ${typeof text}`);
-  // The common case, 2,000 times when certpin/register starts with 1,000 hosts (SPEC 10: < 30 ms).
+  // The common case, 2,000 times when certpin/register starts with 1,000 hosts (docs/performance.md: < 30 ms).
   if (text.length === 51 && CANONICAL_PIN.test(text)) return text;
   const trimmed = text.trim();
   // Only error messages quote the input: built when one is thrown, not on every call.

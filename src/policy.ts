@@ -14,7 +14,7 @@ import type { ViolationReport } from './channels.js';
  *   (`ok` is false unless the host is report-only);
  * - `pins-expired`: the host's pin set is past `expires`: standard validation only, and reported;
  * - `unpinned-denied`: no pattern matches and `unpinned` is `deny`;
- * - `invalid-host`: a name normalises to nothing (`api.example.com..`): refused, never unpinned (SPEC 2).
+ * - `invalid-host`: a name normalises to nothing (`api.example.com..`): refused, never unpinned (docs/guarantees.md P1).
  *
  * @example
  * ```ts
@@ -29,7 +29,7 @@ import type { ViolationReport } from './channels.js';
 export type CheckOutcome = 'pinned' | 'unpinned' | 'mismatch' | 'pins-expired' | 'unpinned-denied' | 'invalid-host';
 
 /**
- * The names a connection is for (SPEC 2): one hostname, or all of the URL host, the host dialled and
+ * The names a connection is for (docs/guarantees.md C4): one hostname, or all of the URL host, the host dialled and
  * the TLS servername. The rules of every one apply (their union); the connection is unpinned only
  * when none of them is pinned.
  *
@@ -57,7 +57,7 @@ export interface CheckResult {
   readonly outcome: CheckOutcome;
   /** The hostname as matched: lowercased, punycode, no trailing dot; of several names, the first pinned one. */
   readonly hostname: string;
-  /** Every name checked, normalised (SPEC 2: the connection is for all of them). */
+  /** Every name checked, normalised (docs/guarantees.md C4: the connection is for all of them). */
   readonly names: readonly string[];
   /** Whether a failure here is enforced (false for report-only hosts and expired pin sets). */
   readonly enforced: boolean;
@@ -123,7 +123,7 @@ function checkConfigArgument(config: unknown, caller: string): void {
 
 const toPeerPin = (c: CertInfo): PeerPin => ({ pin: c.pin, subject: c.subject });
 
-/** The first trusted pin on any valid path (SPEC 3: a pin on any valid path counts, leaf first), and that path. */
+/** The first trusted pin on any valid path (docs/guarantees.md C1, C2: a pin on any valid path counts, leaf first), and that path. */
 function findPin(proven: ProvenChain, expected: readonly string[]): { pin: string; path: readonly CertInfo[] } | undefined {
   if (!proven.anchored) return undefined;
   for (const path of proven.paths) {
@@ -238,7 +238,7 @@ export class PinPolicy {
     checkConfigArgument(config, 'policy.update');
     const validated = validateConfig(config);
     // The same anchors keep the same store (parsing them costs ~1 ms, and a new store re-proves
-    // every chain): an update that changes nothing for a host costs it nothing (G2, SPEC 10).
+    // every chain): an update that changes nothing for a host costs it nothing (G2, docs/performance.md).
     const key = caKey(config.ca);
     const trustStore = config.ca === undefined
       ? TrustStore.default()
@@ -266,7 +266,7 @@ export class PinPolicy {
 
   /**
    * The host entries whose pattern matches `hostname` (normalised first), without duplicates; for
-   * several names, the entries of all of them (SPEC 2).
+   * several names, the entries of all of them (docs/guarantees.md C4).
    */
   rulesFor(hostname: HostNames): HostRule[] {
     if (typeof hostname === 'string') {
@@ -280,7 +280,7 @@ export class PinPolicy {
   /**
    * Whether connections to `hostname` must each run the full check, never resuming a TLS session:
    * its pins are report-only or past `expires`, so a violating connection still succeeds, and a
-   * resumed session (which skips the check, NODE-TLS-NOTES 1) would go unreported (SPEC 4, 7).
+   * resumed session (which skips the check, docs/node-tls.md N1) would go unreported (docs/policy.md, docs/runbook.md).
    */
   reportsEveryConnection(hostname: HostNames): boolean {
     const rules = this.rulesFor(hostname);
@@ -291,8 +291,8 @@ export class PinPolicy {
 
   /**
    * Checks a served chain (leaf first, as the server sent it) for `hostname`, or for every name a
-   * connection is for (SPEC 2: URL host, host dialled, servername; the union of their rules applies).
-   * Pure: no I/O, no reporting. Only the path proven from the leaf to a trust anchor counts (SPEC 3).
+   * connection is for (docs/guarantees.md C4: URL host, host dialled, servername; the union of their rules applies).
+   * Pure: no I/O, no reporting. Only the path proven from the leaf to a trust anchor counts (docs/guarantees.md C1, C2).
    * A name that normalises to nothing is refused (`invalid-host`), never treated as unpinned.
    *
    * @example

@@ -46,7 +46,7 @@ type IdentityCheck = (hostname: string, cert: PeerCertificate) => Error | undefi
 /** What a connection was verified as, by certpin, and under which policy version (G2). */
 interface Verified {
   hostname: string;
-  /** Every name the connection is for (SPEC 2): their pins all apply, on every re-check too. */
+  /** Every name the connection is for (docs/guarantees.md C4): their pins all apply, on every re-check too. */
   names: readonly string[];
   cert: PeerCertificate;
   /** The caller's `ca`, when the chain was proven against it rather than the policy's store. */
@@ -85,7 +85,7 @@ function refuseToStart(message: string): never {
 
 /**
  * Reads and validates the pin file, and the CA bundle it names in `settings.caFile` (relative to the
- * file's folder). The bundle replaces the process's roots, as `ca` does in a policy (SPEC 4); without
+ * file's folder). The bundle replaces the process's roots, as `ca` does in a policy (docs/policy.md); without
  * it the process's own trust store applies: Node's roots and `NODE_EXTRA_CA_CERTS`.
  */
 function readPinFileSync(path: string, text = readFileSync(path, 'utf8')): Loaded {
@@ -262,7 +262,7 @@ function install(state: PinFileState): () => void {
       // Before any listener of the caller's, which could write as soon as the handshake is done.
       socket.prependOnceListener('secureConnect', () => {
         if (!socket.isSessionReused()) return;
-        // A resumed handshake skips checkServerIdentity (NODE-TLS-NOTES 1): it stands only on a session
+        // A resumed handshake skips checkServerIdentity (docs/node-tls.md N1): it stands only on a session
         // certpin verified, still trusted under the policy now in force.
         if (connection.offered && (state.version === version || stillTrusted(connection.offered!, connection.names))) {
           connection.verified = connection.offered;
@@ -365,7 +365,7 @@ const BARE_HOOK = /(^|\s)(--import|--require|-r)(?:=|\s+)certpin\/register(?=\s|
 const quoted = (value: string): string => `"${value.replace(/[\\"]/g, '\\$&')}"`;
 
 /**
- * Extends the hook to the threads and processes the application starts (SPEC G8, NODE-TLS-NOTES 15).
+ * Extends the hook to the threads and processes the application starts (docs/guarantees.md G8, docs/node-tls.md N15).
  *
  * Workers have their own copies of the built-in modules, so the hook must run in each. `--require`
  * preloads do run in every worker, but `--import` ones only in workers started from a file or URL:

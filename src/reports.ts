@@ -90,7 +90,7 @@ export function buildReport(result: CheckResult, context: ViolationContext, anch
 /**
  * Hands a violation to `onViolation` and the `certpin:violation` channel, and schedules its POST to
  * the `reportUri` of the host entries in force. Never throws and never waits: it runs inside TLS
- * callbacks, where a throw would let queued request bytes out (NODE-TLS-NOTES 4) and any delay would
+ * callbacks, where a throw would let queued request bytes out (docs/node-tls.md N4) and any delay would
  * slow the application's request. A POST under way keeps the process alive for at most its timeout.
  * An `https` report URI is held to the same policy: a report host refused by it (its own pins, or
  * `unpinned: "deny"` without pins for it) receives nothing.
@@ -150,7 +150,7 @@ export interface ReportDeliveryLimits {
   maxInFlight: number;
   /** Reports waiting for a slot; beyond it new reports are dropped. */
   maxQueued: number;
-  /** Identical reports are POSTed once per window (SPEC 7: 24 hours). */
+  /** Identical reports are POSTed once per window (24 hours: docs/runbook.md). */
   dedupWindowMs: number;
   /** After a failed POST, an identical report may be tried again after this long, not before. */
   retryAfterFailureMs: number;

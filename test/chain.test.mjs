@@ -1,4 +1,4 @@
-// Only the proven path counts (SPEC 3): the appended-certificate bypass (CVE-2016-2402 class) and
+// Only the proven path counts (docs/guarantees.md C1, C2): the appended-certificate bypass (CVE-2016-2402 class) and
 // path building with backtracking.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Host patterns and hostname normalisation (SPEC 2).
+// Host patterns and hostname normalisation (docs/guarantees.md C4).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPolicy, normalizeHostname } from 'certpin';
@@ -87,7 +87,7 @@ test('zone IDs are not part of the host; an IPv4-mapped IPv6 address is its IPv4
   assert.deepEqual(matches(idx, 'fe80::1%eth0'), ['fe80::1']);
 });
 
-test('a name that normalises to nothing is refused by the policy, never treated as unpinned (SPEC 2)', async () => {
+test('a name that normalises to nothing is refused by the policy, never treated as unpinned (docs/guarantees.md C4)', async () => {
   const pki = await makePki();
   const chain = [pki.rogueLeaf.cert, pki.rogueIntermediate.cert];
   const policy = createPolicy({ ca: [pki.rogueRoot.pem], hosts: { 'api.example.test': { pins: [pki.intermediate.pin] } } });
@@ -101,7 +101,7 @@ test('a name that normalises to nothing is refused by the policy, never treated 
   assert.equal(policy.check([], chain).ok, false, 'no name at all is refused too');
 });
 
-test('a connection is checked for every name it names: the union of their rules applies (SPEC 2)', async () => {
+test('a connection is checked for every name it names: the union of their rules applies (docs/guarantees.md C4)', async () => {
   const pki = await makePki();
   const good = [pki.leaf.cert, pki.intermediate.cert];
   const other = [pki.rogueLeaf.cert, pki.rogueIntermediate.cert];

@@ -1,4 +1,4 @@
-// SPEC 9: the CLI runs from a checkout as ./bin/certpin after `npm ci`. The checkout keeps a prepare
+// docs/cli.md: the CLI runs from a checkout as ./bin/certpin after `npm ci`. The checkout keeps a prepare
 // script for that (and for `npm install` from git); the published package drops it
 // (test/package-install.test.mjs). This runs the real thing: a copy of the checkout as a clone has it,
 // `npm ci`, then ./bin/certpin.

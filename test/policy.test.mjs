@@ -1,4 +1,4 @@
-// The policy: validation, matching, unpinned hosts, expiry, report-only, mismatch errors (SPEC 2, 4, 6).
+// The policy: validation, matching, unpinned hosts, expiry, report-only, mismatch errors (docs/guarantees.md C4, 4, 6).
 import { test, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPolicy, PinMismatchError } from 'certpin';
@@ -97,7 +97,7 @@ test('report-only (enforce: false): a mismatch is allowed but reported with its 
   assert.ok(result.error instanceof PinMismatchError);
 });
 
-test('mismatch error: hostname, peer pins leaf first, expected pins, and the message of SPEC 6', () => {
+test('mismatch error: hostname, peer pins leaf first, expected pins, and the message of the PinMismatchError layout', () => {
   const backup = pki.rogueRoot.pin;
   const result = policyOf({ 'api.example.test': { pins: [pki.intermediate2.pin, { pin: backup, status: 'backup' }] } }).check('API.Example.Test', chain);
   const error = result.error;

@@ -42,7 +42,7 @@ export interface Command<O extends OptionSpec = OptionSpec> {
   readonly allowPositionals: boolean;
   /**
    * Exit code for usage errors and for any error `run` throws (bad input, unreachable host).
-   * @default 2 (SPEC 9); `expiry` uses 3, Nagios' UNKNOWN.
+   * @default 2 (docs/cli.md); `expiry` uses 3, Nagios' UNKNOWN.
    */
   readonly errorExitCode?: number;
   /** Does the work and returns the exit code. Throw {@link UsageError} for a misused command line. */

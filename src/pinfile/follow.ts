@@ -3,7 +3,7 @@
  *
  * - The folder is watched, not the file, and any event in it leads to a read: pin files are replaced
  *   by rename (certpin's writer, editors), and a Kubernetes ConfigMap or Secret volume swaps its
- *   `..data` symlink, so the file's own name never gets an event (NODE-TLS-NOTES 16).
+ *   `..data` symlink, so the file's own name never gets an event (docs/node-tls.md N16).
  * - Events are debounced, with a maximum wait: under a sustained burst of writes (an application
  *   logging into the same folder) the file is still read at least every `maxWaitMs`.
  * - What is read is de-duplicated by content: an unchanged file is not applied again, and an invalid
@@ -56,7 +56,7 @@ export interface PinFileFollower {
   close(): void;
 }
 
-/** setTimeout fires after 1 ms for delays above 2^31-1 ms (NODE-TLS-NOTES 18). */
+/** setTimeout fires after 1 ms for delays above 2^31-1 ms (docs/node-tls.md N18). */
 const MAX_DELAY_MS = 2 ** 31 - 1;
 
 /** Throws a TypeError unless `value` is undefined or a usable delay. */

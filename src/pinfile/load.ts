@@ -106,7 +106,7 @@ export interface PinFileConfig {
 
 /**
  * Validates a pin file's text and reads the CA bundle it names in `settings.caFile`, resolved from
- * the file's folder. The bundle replaces the roots, as `ca` does in a policy (SPEC 4): "trust only
+ * the file's folder. The bundle replaces the roots, as `ca` does in a policy (docs/policy.md): "trust only
  * this CA", for pinned and unpinned hosts alike. `label` names the file in messages; `callerCa` is
  * `loadPolicy`'s `ca` option, which may not be combined with a `caFile`. @internal
  */

@@ -105,7 +105,7 @@ function applyProbe(entry: PinFileHost, key: string, target: string, outcome: Pr
     if (!inChain.has(pin)) return;
     const record = pinRecordAt(entry, i);
     record.lastSeen = stamp;
-    // An expired pin back in the chain is not trusted again silently: a human decides (SPEC 9).
+    // An expired pin back in the chain is not trusted again silently: a human decides (docs/cli.md).
     if (record.status === 'expired') {
       record.status = 'pending_review';
       revived ??= pin;
@@ -155,7 +155,7 @@ function expireUnseen(entry: PinFileHost, key: string, inChain: ReadonlySet<stri
 }
 
 /**
- * The rotation job (SPEC 8, 9): connects to each host with full validation, updates `lastSeen` of the
+ * The rotation job (docs/runbook.md, docs/cli.md): connects to each host with full validation, updates `lastSeen` of the
  * known pins in its verified chain, records the pin at `pinLevel` as `pending_review` when no trusted
  * pin is in the chain (never trusted until approved), reports a rejected pin seen again, brings an
  * expired pin seen again back as `pending_review`, expires `active` pins unseen for

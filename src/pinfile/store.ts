@@ -191,7 +191,7 @@ const tempPrefix = (path: string): string => `.${basename(path)}.`;
 
 /**
  * The file a pin file path stands for: a symlinked `pins.json` is written through to its target
- * (SPEC 8), or the rename would replace the link with a regular file and the target would never
+ * (docs/policy.md), or the rename would replace the link with a regular file and the target would never
  * change again. A dangling link names the file to create. Loops give up after 40 links, as the
  * kernel does (ELOOP).
  */
@@ -216,7 +216,7 @@ export async function resolvePinFilePath(path: string): Promise<string> {
  * crash at any point leaves one of them: temporary file in the same folder (rename is atomic only
  * within a filesystem), fsync it, rename over the target, fsync the folder so the rename survives a
  * power cut. A symlink is written through to its target. The file keeps its mode, owner and group
- * (SPEC 8): a new file is owned by whoever creates it, so a pin file owned by a service account and
+ * (docs/policy.md): a new file is owned by whoever creates it, so a pin file owned by a service account and
  * rewritten by root would otherwise become root's and unreadable to the service.
  */
 export async function writeFileAtomic(path: string, text: string): Promise<void> {

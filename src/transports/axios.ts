@@ -21,7 +21,7 @@ export interface PinnedAxiosSettings {
    * How HTTPS requests reach the origin. The default, `'env'`, follows `https_proxy`/`HTTPS_PROXY`
    * (else `all_proxy`) and `no_proxy`/`NO_PROXY` as axios does, but through certpin's own CONNECT
    * tunnel, with the pins applied to the origin inside it (G4); axios's own proxy code is switched off
-   * (`proxy: false`), because its tunnelling agent would drop the pin check (NODE-TLS-NOTES 13).
+   * (`proxy: false`), because its tunnelling agent would drop the pin check (docs/node-tls.md N13).
    * `false` goes direct whatever the environment says; a URL names the proxy.
    * @default 'env'
    */
@@ -92,7 +92,7 @@ function describeAxiosProxy(proxy: unknown): string {
  * An axios config that pins every mode of axios:
  * - HTTP/1.1 and redirects: a pinned agent as `httpsAgent` (each redirect hop is checked against the
  *   pins of its host, G6);
- * - `httpVersion: 2`: axios calls `http2.connect` itself and ignores `httpsAgent` (NODE-TLS-NOTES
+ * - `httpVersion: 2`: axios calls `http2.connect` itself and ignores `httpsAgent` (docs/node-tls.md
  *   12), so the adapter puts {@link pinnedTlsOptions} in `http2Options` for every request; after
  *   `policy.update()` axios's sessions are kept only if the chains they were verified with pass the
  *   new policy, else no request goes on them again (G2);

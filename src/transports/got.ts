@@ -99,7 +99,7 @@ const idOf = (value: object): number => {
 /**
  * An HTTP/2 agent for got (http2-wrapper's agent interface): every session is made by certpin over a
  * TLS connection hardened by {@link pinnedTlsOptions}, so got's `http2: true` is pinned. It never takes
- * the socket http2-wrapper opened to probe ALPN (NODE-TLS-NOTES 12): its `createConnection` is not
+ * the socket http2-wrapper opened to probe ALPN (docs/node-tls.md N12): its `createConnection` is not
  * http2-wrapper's, which makes http2-wrapper close that socket unused. Sessions are per origin, host
  * dialled and TLS options, never coalesced across origins by certificate names (RFC 8336 origin
  * sets), and after `policy.update()` a session is kept only if the chain it was verified with passes
@@ -258,7 +258,7 @@ const describe = (value: unknown): string => (typeof value === 'object' && value
 /**
  * got options that pin every mode of got: HTTP/1.1 through a {@link pinnedAgent}, `http2: true`
  * through a {@link PinnedHttp2Agent} (http2-wrapper's own ALPN probe would otherwise carry the
- * request on an unchecked socket, NODE-TLS-NOTES 12), redirects (each hop is checked against the
+ * request on an unchecked socket, docs/node-tls.md N12), redirects (each hop is checked against the
  * pins of its host, G6), and a proxy given here (tunnelled, pins on the origin, G4).
  *
  * A `beforeRequest` hook refuses, with a `CertpinError` (`ERR_CERTPIN_INVALID_CONFIG`) before any

@@ -48,7 +48,7 @@ export interface Verification {
 }
 
 /**
- * The names a connection is for (SPEC 2): the name Node checks the certificate against (the
+ * The names a connection is for (docs/guarantees.md C4): the name Node checks the certificate against (the
  * servername, which node:https and undici take from a `Host` header, else the host) plus the
  * servername and the host dialled, read from the options Node calls the check with.
  */
@@ -87,7 +87,7 @@ export interface HardeningHooks {
 /**
  * The handshake check every pinned transport shares: Node's own hostname check, then the policy on
  * the proven chain, for every name the connection is for. It returns errors and never throws
- * (NODE-TLS-NOTES 4): a returned error destroys the socket before any queued request byte is written
+ * (docs/node-tls.md N4): a returned error destroys the socket before any queued request byte is written
  * (G1), a thrown one would not.
  *
  * `port` is the one reports name when the connection does not say: Node calls the check as a method
@@ -228,7 +228,7 @@ export function liveConnections(policy: PinPolicy): LiveConnections {
 
 /**
  * TLS sessions with what the connection that got each one was verified with: a resumed handshake
- * skips `checkServerIdentity` (NODE-TLS-NOTES 1), so a session is offered only while that still
+ * skips `checkServerIdentity` (docs/node-tls.md N1), so a session is offered only while that still
  * passes the policy in force, re-checked after an update (G2) instead of being dropped.
  */
 export class VerifiedSessions {
@@ -334,7 +334,7 @@ export function verificationRecorder(policy: PinPolicy): { holder: VerifiedHolde
 
 const TLS_ORDER = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
 
-/** TLS options a caller may not weaken, whatever they pass (G3, G5, NODE-TLS-NOTES 5, 7, 9). */
+/** TLS options a caller may not weaken, whatever they pass (G3, G5, docs/node-tls.md N5, N7, N9). */
 export function hardenTlsOptions<T extends ConnectionOptions>(policy: PinPolicy, options: T, defaultPort: number, hooks: HardeningHooks): T {
   // `session` would resume without any check; `pskCallback` would make a connection with no certificate.
   const { session: _session, pskCallback: _psk, checkServerIdentity: callerCheck, ...rest } = options;

@@ -27,7 +27,7 @@ interface AgentPools {
 export class PinnedAgent extends Agent {
   readonly policy: PinPolicy;
   #seenVersion: number;
-  /** Sessions with what they were verified with: Node's own cache would resume one without a check (NODE-TLS-NOTES 1, 2). */
+  /** Sessions with what they were verified with: Node's own cache would resume one without a check (docs/node-tls.md N1, N2). */
   readonly #sessions: VerifiedSessions;
 
   constructor(policy: PinPolicy, options: AgentOptions = {}) {

@@ -59,7 +59,7 @@ function pinnedCreateConnection(policy: PinPolicy, options: ConnectionOptions): 
  * dropped (resumption would skip the check), renegotiation is refused, TLS 1.2 is the minimum, and a
  * `checkServerIdentity` of yours runs after certpin's, never instead of it. The pins of every name
  * the connection is for apply: `host`, `servername`, and for `http2.connect` the authority's host
- * (SPEC 2).
+ * (docs/guarantees.md C4).
  *
  * A `createConnection` of yours is refused with a `TypeError`: `http2.connect` would call it instead
  * of `tls.connect` and skip the check. The result carries certpin's own `createConnection`, through

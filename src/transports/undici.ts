@@ -230,7 +230,7 @@ return class PinnedDispatcher extends Base {
       inner = new (undici().Agent)({ ...agentOptions, connect: this.#connector() });
     } else if (proxy === 'env') {
       // The no-proxy hosts go through an Agent (`connect`), the proxied ones through ProxyAgents
-      // (`requestTls`, NODE-TLS-NOTES 6): both are hardened.
+      // (`requestTls`, docs/node-tls.md N6): both are hardened.
       inner = new (undici().EnvHttpProxyAgent)({ ...agentOptions, connect: this.#connector(), requestTls: originTls() } as unknown as EnvHttpProxyAgent.Options);
     } else {
       const proxyOptions: Omit<ProxyAgent.Options, 'factory'> =
@@ -249,11 +249,11 @@ return class PinnedDispatcher extends Base {
   /**
    * certpin's own connector, shared by every origin pool, which does what undici's `buildConnector`
    * does (`tls.connect` with the servername, ALPN, keep-alive, a connect timeout) and besides:
-   * - hardens each connection's options and checks every name it is for (SPEC 2);
+   * - hardens each connection's options and checks every name it is for (docs/guarantees.md C4);
    * - tracks each socket with what it was verified with, so that `policy.update()` re-checks it,
    *   keeping it if it passes and closing it if not (G2), instead of dropping the whole pool;
    * - keeps TLS sessions with what they were verified with, keyed by host, servername and port
-   *   (undici's own cache keys by servername only and resumes blindly, NODE-TLS-NOTES 1), and
+   *   (undici's own cache keys by servername only and resumes blindly, docs/node-tls.md N1), and
    *   offers one only while that passes the policy in force;
    * - when a session offered before an update is resumed after it and no longer passes, connects
    *   again with a full handshake instead of failing the request (nothing was sent).
@@ -437,7 +437,7 @@ function serverNameOf(host: string | undefined): string | undefined {
  * An undici dispatcher that accepts only servers whose verified chain carries a trusted pin of the
  * host (or, for unpinned hosts, passes standard validation, per the policy's `unpinned` setting).
  * Use it with undici's `request`, `fetch`, `stream`…, or with {@link pinnedFetch}. Avoid making it
- * the global dispatcher: any library can replace a global (NODE-TLS-NOTES 11).
+ * the global dispatcher: any library can replace a global (docs/node-tls.md N11).
  *
  * The check runs during the handshake and a rejected server receives no request byte (G1). Nothing in
  * `options` weakens validation (G3): `connect` (an object; a function is refused with a `TypeError`)

@@ -1,4 +1,4 @@
-// SPEC 3 / issue 13: pins count only on a path that is valid under RFC 5280 at the time of the check.
+// docs/guarantees.md C1, C2 / issue 13: pins count only on a path that is valid under RFC 5280 at the time of the check.
 // Certificates are made at test time; the checks pass `now`, so nothing depends on today's date (the
 // real-server test uses certificates valid around the real clock, since OpenSSL checks against it).
 import { test } from 'node:test';
@@ -145,7 +145,7 @@ test('cross-signed roots: a pin on either valid path counts', () => {
 
 test('an empty subject (a leaf named by its SAN) can be checked, pinned and shown', () => {
   const leaf = make('', { issuer: root });
-  // Node 20 gives an empty subject as undefined (NODE-TLS-NOTES 17), Node 24 as ''.
+  // Node 20 gives an empty subject as undefined (docs/node-tls.md N17), Node 24 as ''.
   assert.ok(leaf.cert.subject === undefined || leaf.cert.subject === '', `subject ${JSON.stringify(leaf.cert.subject)}`);
   const pinned = policyFor([root.pin]).check(HOST, [leaf.cert], { now: T });
   assert.equal(pinned.ok, true);

@@ -1,4 +1,4 @@
-// Every way the CLI can be given something unusable ends the same way (SPEC 9): one clear line on
+// Every way the CLI can be given something unusable ends the same way (docs/cli.md): one clear line on
 // stderr starting `certpin: `, no stack trace, exit 2. Broken peers are real sockets on loopback; the
 // unknown host is under `.invalid`, which never resolves (RFC 2606), so no real network is touched.
 import { after, before, describe, test } from 'node:test';

@@ -1,4 +1,4 @@
-// `certpin expiry` (SPEC 9): Nagios states and exit codes over real loopback servers.
+// `certpin expiry` (docs/cli.md): Nagios states and exit codes over real loopback servers.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

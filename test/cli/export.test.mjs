@@ -1,4 +1,4 @@
-// `certpin export` (SPEC 9): stdout holds only the export, caveats go to stderr; real xmllint and curl.
+// `certpin export` (docs/cli.md): stdout holds only the export, caveats go to stderr; real xmllint and curl.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

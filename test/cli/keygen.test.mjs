@@ -1,4 +1,4 @@
-// `certpin keygen` (SPEC 9): a backup key written 0600, never over an existing file, its pin printed,
+// `certpin keygen` (docs/cli.md): a backup key written 0600, never over an existing file, its pin printed,
 // a CSR openssl verifies, and the pin added to the pin file as a backup.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

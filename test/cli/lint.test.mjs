@@ -1,4 +1,4 @@
-// `certpin lint` (SPEC 4, 9): exit 0 clean, 1 on findings (each with its fix), 2 for an unreadable or
+// `certpin lint` (docs/policy.md, 9): exit 0 clean, 1 on findings (each with its fix), 2 for an unreadable or
 // invalid file; --live against a real loopback server.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// `certpin metrics` (SPEC 9): one probe round as Prometheus text (promtool-checked), or served on
+// `certpin metrics` (docs/cli.md): one probe round as Prometheus text (promtool-checked), or served on
 // /metrics on loopback until SIGTERM.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Start-up (SPEC 10, issue 16 item 11): `certpin --version` and `--help` load no command and none of
+// Start-up (docs/performance.md, issue 16 item 11): `certpin --version` and `--help` load no command and none of
 // the library, and a command loads only what it needs. Proved by the modules Node loads (a module
 // hook records every URL), not by timing; bench/startup.mjs measures the time itself.
 import { after, describe, test } from 'node:test';

@@ -1,4 +1,4 @@
-// Results stream (issue 16 item 5, SPEC 10): each result is printed as soon as it and every one
+// Results stream (issue 16 item 5, docs/performance.md): each result is printed as soon as it and every one
 // before it are done, in input order. Proved by the order of events, not by timing: the second
 // target is a server that holds the connection until the test has read the first result on stdout.
 // Concurrency is proved the same way: connections held until N of them are open at once.

@@ -1,4 +1,4 @@
-// Annotations (SPEC 4, 8; issue 14 item 1): `note` and `x-…` keys at every level (top, settings, host,
+// Annotations (docs/policy.md, 8; issue 14 item 1): `note` and `x-…` keys at every level (top, settings, host,
 // pin) survive every rewrite of the pin file: approve, reject, add, init, rotate and updatePinFile,
 // with init and rotate probing a real TLS server.
 import { describe, test } from 'node:test';

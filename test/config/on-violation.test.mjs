@@ -1,4 +1,4 @@
-// `onViolation` given in the configuration object (issue 14 item 2, SPEC 7): accepted like the option,
+// `onViolation` given in the configuration object (issue 14 item 2, docs/runbook.md): accepted like the option,
 // so `createPolicy({ hosts, onViolation })` with a report-only host reports; never silently ignored.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Strict keys (SPEC 4, issue 14 item 1): a misspelled key is ERR_CERTPIN_INVALID_CONFIG naming the
+// Strict keys (docs/policy.md, issue 14 item 1): a misspelled key is ERR_CERTPIN_INVALID_CONFIG naming the
 // key, where it is and the nearest known key, in createPolicy, policy.update, loadPolicy (the pin
 // file) and certpin/register; annotations (`note`, `x-…`) are accepted at every level.
 import { after, describe, test } from 'node:test';

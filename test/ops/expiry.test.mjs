@@ -1,4 +1,4 @@
-// Expiry (SPEC 9): the earliest notAfter of the whole chain, Nagios states, against real TLS servers
+// Expiry (docs/cli.md): the earliest notAfter of the whole chain, Nagios states, against real TLS servers
 // on loopback with certificates made at test time.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

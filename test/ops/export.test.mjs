@@ -1,4 +1,4 @@
-// Export (SPEC 9): the trusted pins in OkHttp, Android, TrustKit, Apple ATS, curl and HPKP syntax,
+// Export (docs/cli.md): the trusted pins in OkHttp, Android, TrustKit, Apple ATS, curl and HPKP syntax,
 // checked with the real tools: javac and java for OkHttp's Java form (against a stub of
 // okhttp3.CertificatePinner) and for Android's date parsing (java.text.SimpleDateFormat, as Android's
 // XmlConfigSource parses pin-set expiration), xmllint for the XML, Python's plistlib for the property

@@ -1,4 +1,4 @@
-// Backup keys (SPEC 9 keygen): PKCS#8 PEM, mode 0600 whatever the umask, never over an existing file,
+// Backup keys (docs/cli.md keygen): PKCS#8 PEM, mode 0600 whatever the umask, never over an existing file,
 // and a CSR that real openssl verifies and that carries the key's pin.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

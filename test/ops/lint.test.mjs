@@ -1,4 +1,4 @@
-// Lint (SPEC 4, 9): what is legal in a pin file but dangerous, each finding with a one-line fix.
+// Lint (docs/policy.md, 9): what is legal in a pin file but dangerous, each finding with a one-line fix.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

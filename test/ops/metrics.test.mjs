@@ -1,4 +1,4 @@
-// Metrics (SPEC 9): Prometheus exposition of a probe round, checked by the real promtool, and served
+// Metrics (docs/cli.md): Prometheus exposition of a probe round, checked by the real promtool, and served
 // over HTTP on loopback.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -71,7 +71,7 @@ describe('collectMetrics', () => {
     assert.equal(s[`certpin_probe_success${at('127.0.0.1', good)}`], 1);
     assert.equal(s[`certpin_pin_match${at('127.0.0.1', good)}`], 1);
     assert.equal(s[`certpin_chain_earliest_expiry_timestamp_seconds${at('127.0.0.1', good)}`], Math.floor(Date.parse(pki.soonLeaf.cert.validTo) / 1000));
-    // The pins a pinned client accepts for api.example.test include those of *.example.test (SPEC 2: union).
+    // The pins a pinned client accepts for api.example.test include those of *.example.test (docs/guarantees.md C4: union).
     assert.equal(s[`certpin_pin_match${at('api.example.test', good)}`], 1);
     assert.equal(s[`certpin_pin_match${at('localhost', good)}`], 0);
     assert.equal(s[`certpin_probe_success${at('down.example.test', down)}`], 0);

@@ -1,5 +1,5 @@
-// SPEC G8 under certpin/register: the worker threads and child processes an application starts are
-// pinned too, however it starts them (NODE-TLS-NOTES 15: `--import` preloads do not run in `eval`
+// docs/guarantees.md G8 under certpin/register: the worker threads and child processes an application starts are
+// pinned too, however it starts them (docs/node-tls.md N15: `--import` preloads do not run in `eval`
 // workers, no preload runs in a worker given `execArgv`, `spawn(process.execPath)` gets no
 // command-line flag). Each way makes an HTTPS request with a bearer token to a corporate MITM whose
 // root the machine trusts: without the hook every one is fooled; with it none sends a byte.

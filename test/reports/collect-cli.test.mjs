@@ -1,4 +1,4 @@
-// SPEC 9 `certpin collect --listen HOST:PORT [--out reports.jsonl]`: the real command as a child
+// docs/cli.md `certpin collect --listen HOST:PORT [--out reports.jsonl]`: the real command as a child
 // process, fed by a real pinned client whose host is report-only, and stopped the way users stop it.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';

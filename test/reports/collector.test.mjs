@@ -1,4 +1,4 @@
-// SPEC 9 `collect`: the library collector accepts RFC 7469 and TrustKit reports, de-duplicates them,
+// docs/cli.md `collect`: the library collector accepts RFC 7469 and TrustKit reports, de-duplicates them,
 // writes JSON lines and refuses what is not a report. Real HTTP on loopback.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

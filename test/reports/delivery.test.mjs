@@ -1,4 +1,4 @@
-// SPEC 4, 5, 7: report-only hosts, expired pin sets and violation reports, end to end: a real pinned
+// docs/policy.md, docs/guarantees.md, docs/runbook.md: report-only hosts, expired pin sets and violation reports, end to end: a real pinned
 // client, a real TLS server, and certpin's own collector as the report URI. Delivery must never block,
 // slow or fail the application's request, and identical reports are POSTed once per 24 hours.
 import { after, before, beforeEach, describe, test } from 'node:test';
@@ -444,9 +444,9 @@ describe('through pinnedAgent and pinnedFetch', () => {
   });
 });
 
-// A resumed TLS session skips checkServerIdentity (NODE-TLS-NOTES 1), and a report-only mismatch is a
+// A resumed TLS session skips checkServerIdentity (docs/node-tls.md N1), and a report-only mismatch is a
 // verified connection whose session would be cached: a resumed connection would never be checked, so
-// never reported, although SPEC 7 wants every violating connection. So report-only hosts never resume;
+// never reported, although docs/runbook.md wants every violating connection. So report-only hosts never resume;
 // the control shows that the same client does resume for an enforced host, so the test can fail.
 for (const [name, makeClient] of [
   ['pinnedFetch', (policy, lookup) => { const fetch = pinnedFetch(policy, { connect: { lookup }, pipelining: 0 }); return { get: async (url) => (await fetch(url, { headers: { connection: 'close' } })).text(), close: () => fetch.dispatcher.close() }; }],

@@ -2,7 +2,7 @@
 // timestamped folder `..2026_12_01_22_00_00.123456789`, `..data` links to it, and each file name is a
 // symlink through `..data`. An update writes a new timestamped folder, points a `..data_tmp` symlink
 // at it, renames `..data_tmp` over `..data` (one atomic swap) and removes the old folder. The files'
-// own names never change, so no event names them (NODE-TLS-NOTES 16).
+// own names never change, so no event names them (docs/node-tls.md N16).
 import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 

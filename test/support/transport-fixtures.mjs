@@ -92,7 +92,7 @@ let otherHost;
  * Credentials of `other.test`, an ordinary server of its own domain: its certificate (SAN other.test
  * only) comes from the rogue intermediate, which the transport tests' trust store accepts. Reached at
  * the address of a pinned host with a Host header or servername naming it, it passes standard
- * validation: only checking the pins of every name the connection is for (SPEC 2) stops it.
+ * validation: only checking the pins of every name the connection is for (docs/guarantees.md C4) stops it.
  * Returns `{ cert: [leafPem, intermediatePem], key, pin }` for startHttpsServer/startTlsServer.
  */
 export async function otherHostCredentials() {

@@ -269,7 +269,7 @@ test('violation reports name the host and port of the connection', { timeout: 30
   assert.equal(reports[0].port, rogue.port);
 });
 
-test('SPEC 2: a Host header or servername naming an unpinned host does not escape the pins of the URL host', { timeout: 30_000 }, async (t) => {
+test('docs/guarantees.md C4: a Host header or servername naming an unpinned host does not escape the pins of the URL host', { timeout: 30_000 }, async (t) => {
   const other = await startHttpsServer(await otherHostCredentials());
   t.after(() => other.close());
   // DNS (here lookupLoopback) sends pinned api.example.test to a server holding an ordinary

@@ -87,7 +87,7 @@ test('pinnedTlsOptions over a CONNECT tunnel made by hand', T, async (t) => {
   assert.equal(rogue.bytesReceived(), 0);
 });
 
-test('SPEC 2: through a proxy, requestTls.servername naming an unpinned host does not escape the pins of the origin', T, async (t) => {
+test('docs/guarantees.md C4: through a proxy, requestTls.servername naming an unpinned host does not escape the pins of the origin', T, async (t) => {
   const proxy = await startTinyproxy();
   t.after(() => proxy.stop());
   const other = await startHttpsServer(await otherHostCredentials());

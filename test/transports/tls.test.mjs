@@ -44,7 +44,7 @@ test('tls.connect: pinned server accepted; bytes queued during the handshake nev
   assert.equal(rogue.bytesReceived(), 0);
 });
 
-test('G2/NODE-TLS-NOTES 9: a caller session option is dropped, so the check runs under the current policy', T, async (t) => {
+test('G2/docs/node-tls.md N9: a caller session option is dropped, so the check runs under the current policy', T, async (t) => {
   const good = await tlsServer(t, goodChain);
   const policy = createPolicy(await pinConfig());
   const first = await exchange(pinnedTlsOptions(policy, target(good)));
@@ -144,7 +144,7 @@ test('G3: with a policy ca, a caller secureContext trusting another root does no
   assert.equal(rogue.bytesReceived(), before);
 });
 
-test('SPEC 2: tls.connect with the host of pinned api.example.test and the servername of unpinned other.test meets the pins of both', T, async (t) => {
+test('docs/guarantees.md C4: tls.connect with the host of pinned api.example.test and the servername of unpinned other.test meets the pins of both', T, async (t) => {
   const other = await startTlsServer({ ...(await otherHostCredentials()), onConnection: (socket) => socket.on('data', () => socket.end('pong')) });
   t.after(() => other.close());
   const options = { host: 'api.example.test', port: other.port, servername: 'other.test', lookup: lookupLoopback };

@@ -195,7 +195,7 @@ test('a global Request object is accepted and still pinned', T, async (t) => {
   assert.equal(causeCode(error), 'ERR_CERTPIN_MISMATCH');
 });
 
-test('SPEC 2: a Host header or connect.servername naming an unpinned host does not escape the pins of the URL host', T, async (t) => {
+test('docs/guarantees.md C4: a Host header or connect.servername naming an unpinned host does not escape the pins of the URL host', T, async (t) => {
   const other = await startHttpsServer(await otherHostCredentials());
   t.after(() => other.close());
   const url = `https://api.example.test:${other.port}/login`;

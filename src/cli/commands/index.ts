@@ -27,7 +27,7 @@
  *    summary, and `load: () => import('./NAME.js')`.
  *
  * Commands are loaded only when run: `certpin --version`, `certpin --help` and every cron line pay
- * for the one command they use, not for the whole library (SPEC 10: `--version` within 1.3x of
+ * for the one command they use, not for the whole library (docs/performance.md: `--version` within 1.3x of
  * `node -e 0`). So nothing here imports a command file statically.
  *
  * What `main` does for every command, so commands need not:

@@ -15,7 +15,7 @@ import { inOrder, mapConcurrent, type Output } from '../output.js';
 import { readConfigFile } from '../pinfile.js';
 import { concurrencyOf } from './pins.js';
 
-/** One target's verdict; the `--json` shape of SPEC 9 plus `port`, `outcome` and `expected`. */
+/** One target's verdict; the `--json` shape of docs/cli.md plus `port`, `outcome` and `expected`. */
 interface VerifyResult {
   target: string;
   host: string;
@@ -150,7 +150,7 @@ function printResult(out: Output, result: VerifyResult): void {
     out.note(`certpin: ${result.target}: ${result.error}`);
     return;
   }
-  // The mismatch message verbatim (SPEC 6 layout), so it reads the same as the library's error.
+  // The mismatch message verbatim (the PinMismatchError layout), so it reads the same as the library's error.
   out.line(`${out.style.red('FAIL')}  ${where}`);
   out.line(result.error ?? '');
 }
