@@ -115,6 +115,18 @@ export async function startTinyproxy() {
  * Returns `{ port, url, caPem, output(), stop() }`.
  */
 export async function startMitmdump({ mode = 'regular', upstreamCa } = {}) {
+  // freePort() can race with another test taking the same port: then something else answers on it and
+  // this mitmdump exits without writing its CA. Such a start is retried on another port.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startMitmdumpOnce({ mode, upstreamCa });
+    } catch (error) {
+      if (attempt >= 3) throw error;
+    }
+  }
+}
+
+async function startMitmdumpOnce({ mode, upstreamCa }) {
   const dir = await mkdtemp(join(tmpdir(), 'certpin-mitm-'));
   const port = await freePort();
   const args = [
@@ -131,7 +143,9 @@ export async function startMitmdump({ mode = 'regular', upstreamCa } = {}) {
   let caPem;
   try {
     await waitForPort(port, { timeoutMs: 30_000, child: proc.child, output: proc.output });
+    // mitmdump writes its CA before it listens: no CA file means the listener is someone else's.
     caPem = await readFile(join(dir, 'mitmproxy-ca-cert.pem'), 'utf8');
+    if (proc.child.exitCode !== null) throw new Error(`mitmdump exited (${proc.child.exitCode}):\n${proc.output()}`);
   } catch (error) {
     await proc.stop();
     await rm(dir, { recursive: true, force: true });
