@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { connect as tcpConnect } from 'node:net';
 import { inspect, spkiPin } from 'certpin';
 import { createCsr } from '../build/src/lib/x509.js';
 import { chainPem, makePki } from './support/pki.mjs';
@@ -306,6 +308,55 @@ describe('inspect() with curl-style resolve: * hosts, several addresses, bracket
       assert.equal(result.trusted, true, `${resolve}: ${result.error}`);
       assert.equal(result.address, resolve.startsWith('[') ? '0:0::1' : '::1', resolve);
     }
+  });
+});
+
+/**
+ * 127.0.0.1:PORT where a TCP connection is never answered: a listener (backlog 1) in a child process
+ * that is then stopped, its accept queue filled, so the kernel drops later SYNs, as
+ * a firewalled or dead address does. `stop()` kills the child.
+ */
+async function unansweredPort() {
+  const child = spawn(process.execPath, ['-e', "require('net').createServer().listen({ port: 0, host: '127.0.0.1', backlog: 1 }, function () { console.log(this.address().port) })"], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise((resolve, reject) => {
+    child.stdout.setEncoding('utf8').once('data', (line) => resolve(Number(line.trim())));
+    child.once('error', reject);
+  });
+  child.kill('SIGSTOP');
+  // Linux queues backlog + 1 connections; Node reads a backlog of 0 as its default (511), so 1 it is.
+  const fillers = [0, 1].map(() => tcpConnect(port, '127.0.0.1').on('error', () => {}));
+  await Promise.all(fillers.map((filler) => new Promise((resolve) => filler.once('connect', resolve))));
+  return {
+    port,
+    stop: () => {
+      for (const filler of fillers) filler.destroy();
+      child.kill('SIGKILL');
+    },
+  };
+}
+
+describe('inspect() with an address that never answers', { timeout: 30_000 }, () => {
+  let dead;
+  let real;
+  before(async () => {
+    dead = await unansweredPort();
+    real = await startIpv6TlsServer([pki.leaf, pki.intermediate], { port: dead.port });
+  });
+  after(async () => {
+    dead.stop();
+    await real.close();
+  });
+
+  test('it gets its share of the timeout, then the next address is tried', async () => {
+    const resolve = [`api.example.test:${dead.port}:127.0.0.1,[::1]`];
+    const result = await inspect(`api.example.test:${dead.port}`, { ca, resolve, timeout: 2000 });
+    assert.equal(result.trusted, true, result.error);
+    assert.equal(result.address, '::1');
+    // Control: alone, the address does time out (so the result above came from the second address).
+    await assert.rejects(inspect(`api.example.test:${dead.port}`, { ca, resolve: [`api.example.test:${dead.port}:127.0.0.1`], timeout: 500 }), {
+      code: 'ETIMEDOUT',
+      message: /^no connection to api\.example\.test:\d+ \(127\.0\.0\.1\) within 500 ms \(ETIMEDOUT\)$/,
+    });
   });
 });
 
