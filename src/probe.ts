@@ -85,12 +85,17 @@ export interface InspectResult {
  * @example
  * ```js
  * await inspect('api.example.com:8443', { ca: readFileSync('corp-root.pem'), resolve: ['api.example.com:8443:10.0.0.5'], timeout: 5000 })
+ * await inspect('api.example.com', { resolve: ['*:443:[2001:db8::5],10.0.0.5'] }) // the IPv6 address first, then the IPv4 one
  * ```
  */
 export interface InspectOptions {
   /** Trust only these roots (PEM/DER), like curl's --cacert. */
   ca?: CaInput;
-  /** curl-style `HOST:PORT:ADDR` overrides of name resolution. */
+  /**
+   * curl-style overrides of name resolution, `HOST:PORT:ADDR[,ADDR]…`: HOST `*` is any host on PORT
+   * (an entry naming the host wins), the addresses are tried in order until one connects (never
+   * after a certificate or pin failure), IPv6 with or without brackets. See `certpin help pins`.
+   */
   resolve?: string[];
   /** The TLS server name (SNI) and the name the certificate must be valid for, when not the host's. */
   servername?: string;
