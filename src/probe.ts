@@ -1,5 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
-import { connect as netConnect, isIP, type Socket, type TcpNetConnectOpts } from 'node:net';
+import { isIP } from 'node:net';
 import { checkServerIdentity, connect, type ConnectionOptions, type PeerCertificate, type TLSSocket } from 'node:tls';
 import type { KeyObject } from 'node:crypto';
 import type { CaInput } from './config.js';
@@ -380,88 +380,69 @@ function connectionError(error: SystemError, endpoint: Endpoint): Error {
   return wrapped;
 }
 
-/** What `tls.connect` itself passes on to the TCP connection it opens (Node's lib/_tls_wrap.js). */
-function tcpOptionsOf(options: ConnectionOptions, address: string, port: number): TcpNetConnectOpts {
-  const given = options as ConnectionOptions & Pick<TcpNetConnectOpts, 'family' | 'localAddress' | 'localPort'>;
-  const tcp: TcpNetConnectOpts = { host: address, port };
-  if (given.family !== undefined) tcp.family = given.family;
-  if (given.localAddress !== undefined) tcp.localAddress = given.localAddress;
-  if (given.localPort !== undefined) tcp.localPort = given.localPort;
-  if (given.lookup !== undefined) tcp.lookup = given.lookup;
-  return tcp;
-}
+/** How one attempt ended: the secure socket, or an error and whether a TCP connection had been made. */
+type Attempt = { socket: TLSSocket } | { error: SystemError; reached: boolean };
 
-/** Opens a TCP connection to `address` (DNS included when it is a name) within `ms` milliseconds. */
-function connectTcp(endpoint: Endpoint, address: string, options: ConnectionOptions, ms: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    let socket: Socket;
-    try {
-      socket = netConnect(tcpOptionsOf(options, address, endpoint.port));
-    } catch (error) {
-      reject(error);
-      return;
-    }
-    const timer = setTimeout(() => {
-      const error: SystemError = new Error(`no connection to ${where({ ...endpoint, address })} within ${Math.round(ms)} ms (ETIMEDOUT)`);
-      error.code = 'ETIMEDOUT';
-      socket.destroy(error);
-    }, ms);
-    socket.once('error', (error) => {
-      clearTimeout(timer);
-      socket.destroy();
-      reject(error);
-    });
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.removeAllListeners('error');
-      resolve(socket);
-    });
-  });
-}
-
-/** The TLS handshake over a connected socket, within `ms` milliseconds; `timeout` is what the message names. */
-function handshake(tcp: Socket, endpoint: Endpoint, options: ConnectionOptions, ms: number, timeout: number): Promise<TLSSocket> {
-  return new Promise((resolve, reject) => {
-    // `host` is the target's, not the address dialled: Node checks the certificate against
-    // `servername || host`, so an IP target reached through --resolve is checked as that IP (as curl
-    // does), and the pin check sees the names the connection is for, not what they resolved to.
-    const tlsOptions: ConnectionOptions = { ...options, socket: tcp, host: endpoint.host, port: endpoint.port };
+/**
+ * One connection attempt to one address: TCP within `connectMs`, then the TLS handshake by the
+ * deadline. `tls.connect` opens the TCP connection itself (as it does for every TLS client), and its
+ * 'connect' event tells a server that was never reached from one that was.
+ */
+function attempt(endpoint: Endpoint, options: ConnectionOptions, connectMs: number, deadline: number, timeout: number): Promise<Attempt> {
+  return new Promise((resolve) => {
+    const tlsOptions: ConnectionOptions = { ...options, host: endpoint.address, port: endpoint.port };
     if (endpoint.servername !== undefined) tlsOptions.servername = endpoint.servername;
     else delete tlsOptions.servername;
-    // An error of the raw socket after the TLS layer took it over must not become an uncaught exception.
-    tcp.on('error', () => {});
+    const check = tlsOptions.checkServerIdentity;
+    if (endpoint.servername === undefined && endpoint.address !== endpoint.host && check !== undefined) {
+      // Node checks the certificate against `servername || host`, and an IP target has no servername:
+      // an IP target sent elsewhere by --resolve is still checked as the IP it names, as curl does.
+      tlsOptions.checkServerIdentity = function identityOfTarget(this: unknown, _address: string, cert: PeerCertificate) {
+        return check.call(this, endpoint.identity, cert);
+      };
+    }
+    let reached = false;
+    let settled = false;
+    const finish = (outcome: Attempt) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(outcome);
+    };
     let socket: TLSSocket;
     try {
       socket = connect(tlsOptions);
     } catch (error) {
-      tcp.destroy();
-      reject(connectionError(error as SystemError, endpoint));
+      resolve({ error: error as SystemError, reached: false });
       return;
     }
-    const timer = setTimeout(() => {
-      const error: SystemError = new Error(`no TLS handshake with ${where(endpoint)} within ${timeout} ms (ETIMEDOUT)`);
+    let timer = setTimeout(() => {
+      const error: SystemError = new Error(`no connection to ${where(endpoint)} within ${Math.round(connectMs)} ms (ETIMEDOUT)`);
       error.code = 'ETIMEDOUT';
       socket.destroy(error);
-    }, ms);
-    const fail = (error: SystemError) => {
+    }, connectMs);
+    socket.once('connect', () => {
+      reached = true;
       clearTimeout(timer);
+      timer = setTimeout(() => {
+        const error: SystemError = new Error(`no TLS handshake with ${where(endpoint)} within ${timeout} ms (ETIMEDOUT)`);
+        error.code = 'ETIMEDOUT';
+        socket.destroy(error);
+      }, Math.max(1, deadline - performance.now()));
+    });
+    socket.once('error', (error: SystemError) => {
       socket.destroy();
-      tcp.destroy();
-      reject(connectionError(error, endpoint));
-    };
-    socket.once('error', fail);
+      finish({ error, reached });
+    });
     socket.once('secureConnect', () => {
-      clearTimeout(timer);
-      socket.off('error', fail);
       // A late error (the server resetting after the handshake) must not become an uncaught exception.
       socket.on('error', () => {});
-      resolve(socket);
+      finish({ socket });
     });
     socket.once('close', () => {
-      clearTimeout(timer);
       const error: SystemError = new Error('socket closed');
       error.code = 'ECONNRESET';
-      reject(connectionError(error, endpoint));
+      finish({ error, reached });
     });
   });
 }
@@ -495,14 +476,12 @@ export async function connectTls(endpoint: Endpoint, options: ConnectionOptions,
   for (const [index, address] of addresses.entries()) {
     const at: Endpoint = { ...endpoint, address };
     const left = Math.max(1, deadline - performance.now());
-    let tcp: Socket;
-    try {
-      tcp = await connectTcp(at, address, options, left / (addresses.length - index));
-    } catch (error) {
-      failures.push(connectionError(error as SystemError, at) as SystemError);
-      continue;
-    }
-    return handshake(tcp, at, options, Math.max(1, deadline - performance.now()), timeout);
+    const outcome = await attempt(at, options, left / (addresses.length - index), deadline, timeout);
+    if ('socket' in outcome) return outcome.socket;
+    const error = connectionError(outcome.error, at) as SystemError;
+    // A server was reached: its answer stands, whatever the other addresses would say.
+    if (outcome.reached) throw error;
+    failures.push(error);
   }
   throw unreachableError(endpoint, failures);
 }
