@@ -73,7 +73,7 @@ export interface InspectResult {
   chain: ChainEntry[];
   /** Served certificates that are not on the proven path (they never count for pinning). */
   unproven: ChainEntry[];
-  /** The address connected to (after `resolve`), or null for files. */
+  /** The address connected to (after `resolve`: the one of its addresses that answered), or null for files. */
   address?: string | null;
   /** The file read, or null for servers. */
   file?: string | null;
@@ -85,12 +85,17 @@ export interface InspectResult {
  * @example
  * ```js
  * await inspect('api.example.com:8443', { ca: readFileSync('corp-root.pem'), resolve: ['api.example.com:8443:10.0.0.5'], timeout: 5000 })
+ * await inspect('api.example.com', { resolve: ['*:443:[2001:db8::5],10.0.0.5'] }) // the IPv6 address first, then the IPv4 one
  * ```
  */
 export interface InspectOptions {
   /** Trust only these roots (PEM/DER), like curl's --cacert. */
   ca?: CaInput;
-  /** curl-style `HOST:PORT:ADDR` overrides of name resolution. */
+  /**
+   * curl-style overrides of name resolution, `HOST:PORT:ADDR[,ADDR]…`: HOST `*` is any host on PORT
+   * (an entry naming the host wins), the addresses are tried in order until one connects (never
+   * after a certificate or pin failure), IPv6 with or without brackets. See `certpin help pins`.
+   */
   resolve?: string[];
   /** The TLS server name (SNI) and the name the certificate must be valid for, when not the host's. */
   servername?: string;
@@ -98,7 +103,7 @@ export interface InspectOptions {
   timeout?: number;
 }
 
-/** A parsed TARGET (SPEC 9): a server or a file. */
+/** A parsed TARGET (docs/cli.md): a server or a file. */
 export type Target = { kind: 'file'; path: string } | { kind: 'server'; host: string; port: number; /** false when 443 was assumed */ portGiven: boolean };
 
 const FILE_EXTENSIONS = /\.(pem|crt|cer|der|key|pub|csr|req|p7b|p7c|chain|bundle|txt)$/i;
@@ -157,24 +162,66 @@ export function parseTarget(text: string): Target {
   return { kind: 'server', host: checkHost(target.slice(0, colon), target), port: parsePort(target.slice(colon + 1), target), portGiven: true };
 }
 
-/** One curl-style `--resolve HOST:PORT:ADDR` entry. */
+/**
+ * One curl-style `--resolve HOST:PORT:ADDR[,ADDR]…` entry, as {@link parseResolve} reads it.
+ *
+ * @example
+ * ```js
+ * parseResolve('*:443:[::1],127.0.0.1') // { host: '*', port: 443, address: '::1', addresses: ['::1', '127.0.0.1'] }
+ * ```
+ */
 export interface ResolveEntry {
+  /** The host, lowercased, without a trailing dot (an IPv6 host in canonical form); `*` for any host on `port`. */
   host: string;
   port: number;
+  /** The first of `addresses`. */
   address: string;
+  /** The addresses to connect to, in the order they are tried (IPv6 without brackets). */
+  addresses: string[];
 }
 
-/** Parses `HOST:PORT:ADDR` (ADDR an IPv4 or IPv6 address, brackets optional, the first of a comma list). */
+/** The form a host has for matching `--resolve` entries: lowercase, one trailing dot dropped, IPv6 canonical. */
+function resolveKey(host: string): string {
+  const lower = host.toLowerCase().replace(/\.$/, '');
+  if (isIP(lower) !== 6 || lower.includes('%')) return lower;
+  return new URL(`https://[${lower}]/`).hostname.slice(1, -1);
+}
+
+/**
+ * Parses a curl-style `--resolve` entry: `HOST:PORT:ADDR[,ADDR]…`. HOST is a host name, an IPv4
+ * address, an IPv6 address in brackets, or `*` for every host on PORT (curl 7.64.0+); each ADDR an
+ * IPv4 or IPv6 address, brackets optional. curl's `+HOST:…` (an entry that expires after a minute)
+ * and `-HOST:PORT` (remove an entry) forms are refused rather than read as something else.
+ * Throws `ERR_CERTPIN_INVALID_INPUT` quoting the entry and saying what is wrong.
+ */
 export function parseResolve(text: string): ResolveEntry {
-  const match = /^([^:]+):(\d+):(.+)$/.exec(text.trim());
-  const fail = (why: string) => new CertpinError('ERR_CERTPIN_INVALID_INPUT', `bad --resolve ${JSON.stringify(text)}: ${why}; expected HOST:PORT:ADDR, e.g. api.example.com:443:127.0.0.1`);
-  if (!match) throw fail('not HOST:PORT:ADDR');
-  const port = Number(match[2]);
-  if (!(port >= 1 && port <= 65535)) throw fail(`the port must be 1-65535, got ${match[2]}`);
-  let address = match[3]!.split(',')[0]!.trim();
-  if (address.startsWith('[') && address.endsWith(']')) address = address.slice(1, -1);
-  if (!isIP(address)) throw fail(`${JSON.stringify(address)} is not an IP address`);
-  return { host: match[1]!.toLowerCase(), port, address };
+  const entry = String(text).trim();
+  const fail = (why: string) => new CertpinError('ERR_CERTPIN_INVALID_INPUT', `bad --resolve ${JSON.stringify(text)}: ${why}; expected HOST:PORT:ADDR[,ADDR]..., e.g. api.example.com:443:127.0.0.1 (HOST may be *)`);
+  if (entry.startsWith('+')) throw fail("curl's +HOST form (an entry that expires after a minute) is not supported: certpin keeps an entry for the whole run, so drop the +");
+  if (entry.startsWith('-')) throw fail("curl's -HOST:PORT form (remove an entry) is not supported: certpin has no DNS cache to remove it from, so leave the entry out");
+  // HOST ends at the first colon, as in curl, so an IPv6 host needs its brackets.
+  const v6Host = [...entry.matchAll(/:(?=\d+:)/g)].some((colon) => isIP(entry.slice(0, colon.index)) === 6);
+  const v6Hint = v6Host ? ' (an IPv6 host goes in brackets: [::1]:443:ADDR)' : '';
+  const match = /^(\[[^\]]*\]|[^:[\]]+):([^:]*):(.*)$/.exec(entry);
+  if (!match) throw fail(`not HOST:PORT:ADDR${v6Hint}`);
+  let host = match[1]!;
+  if (host.startsWith('[')) {
+    if (isIP(host.slice(1, -1)) !== 6) throw fail(`${JSON.stringify(host)} is not an IPv6 address in brackets`);
+    host = host.slice(1, -1);
+  } else if (host.includes('*') && host !== '*') {
+    throw fail(`${JSON.stringify(host)}: only * on its own stands for any host (no patterns such as *.example.com)`);
+  } else if (host !== '*' && isIP(host) !== 4 && !HOSTNAME.test(host)) {
+    throw fail(`${JSON.stringify(host)} is not a host name or IP address`);
+  }
+  if (!/^\d{1,5}$/.test(match[2]!) || Number(match[2]) < 1 || Number(match[2]) > 65535) throw fail(`the port must be 1-65535, got ${JSON.stringify(match[2])}${v6Hint}`);
+  const addresses = match[3]!.split(',').map((part) => {
+    let address = part.trim();
+    if (address === '') throw fail('an empty address in the list');
+    if (address.startsWith('[') && address.endsWith(']')) address = address.slice(1, -1);
+    if (!isIP(address)) throw fail(`${JSON.stringify(part.trim())} is not an IP address`);
+    return address;
+  });
+  return { host: host === '*' ? '*' : resolveKey(host), port: Number(match[2]), address: addresses[0]!, addresses };
 }
 
 /** Where to connect and what name to check: the result of applying `resolve` and `servername` to a server target. */
@@ -182,20 +229,36 @@ export interface Endpoint {
   /** The host as the target names it. */
   host: string;
   port: number;
-  /** What the socket connects to: the `resolve` address, else `host`. */
+  /** The first of `addresses`. */
   address: string;
+  /** What the socket connects to, tried in this order: the `resolve` addresses, else `[host]`. */
+  addresses: readonly string[];
   /** SNI; undefined for IP hosts (RFC 6066 forbids IP literals in SNI). */
   servername: string | undefined;
   /** The name the certificate must be valid for. */
   identity: string;
 }
 
+/**
+ * Applies `resolve` and `servername` to a server target, as curl applies --resolve: an entry for the
+ * host and port wins over a `*` entry for the port whatever their order, and a later entry for the
+ * same HOST:PORT replaces an earlier one (curl: "old addresses discarded"). `*` also covers IP hosts,
+ * as in curl: the connection goes to the entry's addresses, the certificate is still checked against
+ * the IP the target names. Hosts match case-insensitively, ignoring one trailing dot.
+ */
 export function endpointOf(target: { host: string; port: number }, options: Pick<InspectOptions, 'resolve' | 'servername'> = {}): Endpoint {
   const host = target.host;
-  const lower = host.toLowerCase().replace(/\.$/, '');
-  const override = (options.resolve ?? []).map(parseResolve).find((r) => r.host.replace(/\.$/, '') === lower && r.port === target.port);
+  const key = resolveKey(host);
+  let exact: ResolveEntry | undefined;
+  let wildcard: ResolveEntry | undefined;
+  for (const entry of (options.resolve ?? []).map(parseResolve)) {
+    if (entry.port !== target.port) continue;
+    if (entry.host === key) exact = entry;
+    else if (entry.host === '*') wildcard = entry;
+  }
+  const addresses = (exact ?? wildcard)?.addresses ?? [host];
   const servername = options.servername ?? (isIP(host) ? undefined : host);
-  return { host, port: target.port, address: override?.address ?? host, servername, identity: options.servername ?? host };
+  return { host, port: target.port, address: addresses[0]!, addresses, servername, identity: options.servername ?? host };
 }
 
 const DEFAULT_TIMEOUT = 10_000;
@@ -317,48 +380,110 @@ function connectionError(error: SystemError, endpoint: Endpoint): Error {
   return wrapped;
 }
 
+/** How one attempt ended: the secure socket, or an error and whether a TCP connection had been made. */
+type Attempt = { socket: TLSSocket } | { error: SystemError; reached: boolean };
+
 /**
- * Connects and completes a TLS handshake with `endpoint`, within `timeout` ms in all (DNS, TCP and TLS).
- * Resolves with the secure socket (the caller ends it); rejects with a one-sentence error: a
- * validation failure as Node or the pin check raised it, anything else rewritten to say where.
+ * One connection attempt to one address: TCP within `connectMs`, then the TLS handshake by the
+ * deadline. `tls.connect` opens the TCP connection itself (as it does for every TLS client), and its
+ * 'connect' event tells a server that was never reached from one that was.
  */
-export function connectTls(endpoint: Endpoint, options: ConnectionOptions, timeout = DEFAULT_TIMEOUT): Promise<TLSSocket> {
-  return new Promise((resolve, reject) => {
+function attempt(endpoint: Endpoint, options: ConnectionOptions, connectMs: number, deadline: number, timeout: number): Promise<Attempt> {
+  return new Promise((resolve) => {
     const tlsOptions: ConnectionOptions = { ...options, host: endpoint.address, port: endpoint.port };
     if (endpoint.servername !== undefined) tlsOptions.servername = endpoint.servername;
     else delete tlsOptions.servername;
+    const check = tlsOptions.checkServerIdentity;
+    if (endpoint.servername === undefined && endpoint.address !== endpoint.host && check !== undefined) {
+      // Node checks the certificate against `servername || host`, and an IP target has no servername:
+      // an IP target sent elsewhere by --resolve is still checked as the IP it names, as curl does.
+      tlsOptions.checkServerIdentity = function identityOfTarget(this: unknown, _address: string, cert: PeerCertificate) {
+        return check.call(this, endpoint.identity, cert);
+      };
+    }
+    let reached = false;
+    let settled = false;
+    const finish = (outcome: Attempt) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(outcome);
+    };
     let socket: TLSSocket;
     try {
       socket = connect(tlsOptions);
     } catch (error) {
-      reject(connectionError(error as SystemError, endpoint));
+      resolve({ error: error as SystemError, reached: false });
       return;
     }
-    const timer = setTimeout(() => {
-      const error: SystemError = new Error(`no TLS handshake with ${where(endpoint)} within ${timeout} ms (ETIMEDOUT)`);
+    let timer = setTimeout(() => {
+      const error: SystemError = new Error(`no connection to ${where(endpoint)} within ${Math.round(connectMs)} ms (ETIMEDOUT)`);
       error.code = 'ETIMEDOUT';
       socket.destroy(error);
-    }, timeout);
-    const fail = (error: SystemError) => {
+    }, connectMs);
+    socket.once('connect', () => {
+      reached = true;
       clearTimeout(timer);
+      timer = setTimeout(() => {
+        const error: SystemError = new Error(`no TLS handshake with ${where(endpoint)} within ${timeout} ms (ETIMEDOUT)`);
+        error.code = 'ETIMEDOUT';
+        socket.destroy(error);
+      }, Math.max(1, deadline - performance.now()));
+    });
+    socket.once('error', (error: SystemError) => {
       socket.destroy();
-      reject(connectionError(error, endpoint));
-    };
-    socket.once('error', fail);
+      finish({ error, reached });
+    });
     socket.once('secureConnect', () => {
-      clearTimeout(timer);
-      socket.off('error', fail);
       // A late error (the server resetting after the handshake) must not become an uncaught exception.
       socket.on('error', () => {});
-      resolve(socket);
+      finish({ socket });
     });
     socket.once('close', () => {
-      clearTimeout(timer);
       const error: SystemError = new Error('socket closed');
       error.code = 'ECONNRESET';
-      reject(connectionError(error, endpoint));
+      finish({ error, reached });
     });
   });
+}
+
+/** One error for a host none of whose addresses could be reached: each attempt, in order; the last one's code. */
+function unreachableError(endpoint: Endpoint, failures: readonly SystemError[]): Error {
+  if (failures.length === 1) return failures[0]!;
+  const last = failures[failures.length - 1]!;
+  const host = isIP(endpoint.host) === 6 ? `[${endpoint.host}]` : endpoint.host;
+  const error: SystemError = new Error(`none of the ${failures.length} addresses of ${host}:${endpoint.port} could be reached: ${failures.map((f) => f.message).join('; ')}`, { cause: last });
+  if (last.code !== undefined) error.code = last.code;
+  return error;
+}
+
+/**
+ * Connects and completes a TLS handshake with `endpoint`, within `timeout` ms in all (DNS, TCP and TLS).
+ * Resolves with the secure socket (the caller ends it); rejects with a one-sentence error: a
+ * validation failure as Node or the pin check raised it, anything else rewritten to say where.
+ *
+ * The endpoint's addresses are tried in order, as curl tries --resolve addresses: one that cannot be
+ * connected to (refused, unreachable, no answer within its share of the time left) gives way to the
+ * next. Once a TCP connection is made, that server is the answer: a TLS, certificate or pin failure is
+ * final and no other address is tried, so what a check reports is never decided by whichever address
+ * happens to pass (curl stops there too). Each of n addresses left gets 1/n of the time left to connect.
+ */
+export async function connectTls(endpoint: Endpoint, options: ConnectionOptions, timeout = DEFAULT_TIMEOUT): Promise<TLSSocket> {
+  // performance.now(), not Date.now(): a test that freezes the clock must not freeze the deadline.
+  const deadline = performance.now() + timeout;
+  const addresses = endpoint.addresses.length > 0 ? endpoint.addresses : [endpoint.address];
+  const failures: SystemError[] = [];
+  for (const [index, address] of addresses.entries()) {
+    const at: Endpoint = { ...endpoint, address };
+    const left = Math.max(1, deadline - performance.now());
+    const outcome = await attempt(at, options, left / (addresses.length - index), deadline, timeout);
+    if ('socket' in outcome) return outcome.socket;
+    const error = connectionError(outcome.error, at) as SystemError;
+    // A server was reached: its answer stands, whatever the other addresses would say.
+    if (outcome.reached) throw error;
+    failures.push(error);
+  }
+  throw unreachableError(endpoint, failures);
 }
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -460,6 +585,8 @@ async function inspectServer(target: string, server: { host: string; port: numbe
   if (options.ca !== undefined) tlsOptions.ca = [...store.pems];
   const socket = await connectTls(endpoint, tlsOptions, options.timeout ?? DEFAULT_TIMEOUT);
   try {
+    // Which of several --resolve addresses answered; a single one is reported as given.
+    const connectedTo = endpoint.addresses.length > 1 ? (socket.remoteAddress ?? endpoint.address) : endpoint.address;
     const { sent, candidates, leaf } = peerCertificates(socket);
     if (sent.length === 0) throw new Error(`${where(endpoint)} completed the handshake without a certificate`);
     const proven = proveChain(candidates, store);
@@ -474,7 +601,7 @@ async function inspectServer(target: string, server: { host: string; port: numbe
     const wasSent = new Set(sent.map((info) => info.fingerprint256));
     const chain = shown.map((info, i) => certificateEntry(info, certificateRole(info, i === 0), now));
     const unproven = proven.unproven.filter((info) => wasSent.has(info.fingerprint256)).map((info) => certificateEntry(info, certificateRole(info, false), now));
-    return { target, host: endpoint.host, port: endpoint.port, trusted, error: trusted ? null : problems.join('; '), chain, unproven, address: endpoint.address, file: null };
+    return { target, host: endpoint.host, port: endpoint.port, trusted, error: trusted ? null : problems.join('; '), chain, unproven, address: connectedTo, file: null };
   } finally {
     socket.destroy();
   }

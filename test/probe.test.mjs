@@ -6,11 +6,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { connect as tcpConnect } from 'node:net';
 import { inspect, spkiPin } from 'certpin';
 import { createCsr } from '../build/src/lib/x509.js';
 import { chainPem, makePki } from './support/pki.mjs';
 import { startPlainTcpServer, startTlsServer } from './support/servers.mjs';
-import { startIpv6TlsServer } from './support/cli.mjs';
+import { refusedIpv6Port, startIpv6TlsServer } from './support/cli.mjs';
+import { endpointOf, parseResolve } from '../build/src/probe.js';
 
 const pki = await makePki();
 const dir = mkdtempSync(join(tmpdir(), 'certpin-probe-test-'));
@@ -220,5 +223,179 @@ describe('inspect() errors for servers that cannot be inspected', () => {
     }
     await assert.rejects(inspect('x.invalid:443', { resolve: ['x.invalid:443:not-an-ip'] }), { code: 'ERR_CERTPIN_INVALID_INPUT', message: /--resolve/ });
     await assert.rejects(inspect('x.invalid:443', { timeout: -1 }), TypeError);
+  });
+});
+
+describe('inspect() with curl-style resolve: * hosts, several addresses, brackets', () => {
+  // `v4` serves the real chain on 127.0.0.1:P; `rogue` a chain from another CA on 127.0.0.1:Q, with the
+  // real chain on [::1]:Q behind it; nothing listens on [::1]:P, so that address is refused.
+  const s = {};
+  before(async () => {
+    s.v4 = await startTlsServer({ cert: [pki.leaf, pki.intermediate] });
+    await refusedIpv6Port(s.v4.port);
+    s.rogue = await startTlsServer({ cert: [pki.rogueLeaf, pki.rogueIntermediate] });
+    s.behindRogue = await startIpv6TlsServer([pki.leaf, pki.intermediate], { port: s.rogue.port });
+  });
+  after(() => Promise.all(Object.values(s).map((server) => server.close())));
+
+  test('* stands for any host on its port, IP targets too; not for another port', async () => {
+    const P = s.v4.port;
+    const byName = await inspect(`api.example.test:${P}`, { ca, resolve: [`*:${P}:127.0.0.1`] });
+    assert.equal(byName.trusted, true, byName.error);
+    assert.equal(byName.address, '127.0.0.1');
+    assert.equal(byName.host, 'api.example.test');
+    // As curl: connected to 127.0.0.1, but checked as the IP the target names (the certificate has no 192.0.2.1).
+    const byIp = await inspect(`192.0.2.1:${P}`, { ca, resolve: [`*:${P}:127.0.0.1`] });
+    assert.equal(byIp.address, '127.0.0.1');
+    assert.equal(byIp.trusted, false);
+    assert.match(byIp.error, /192\.0\.2\.1/);
+    assert.equal(byIp.chain[0].pin, pki.leaf.pin, 'the server was reached');
+    await assert.rejects(inspect(`no-such-host.invalid:${P}`, { resolve: [`*:${P + 1 > 65535 ? P - 1 : P + 1}:127.0.0.1`], timeout: 5000 }), { code: 'ENOTFOUND' });
+  });
+
+  test('an entry naming the host wins over *, in either order; a later entry for the same host replaces an earlier one', async () => {
+    const P = s.v4.port;
+    const exact = `api.example.test:${P}:127.0.0.1`;
+    const star = `*:${P}:[::1]`; // refused, if it were used
+    for (const resolve of [[exact, star], [star, exact], [`API.Example.Test.:${P}:[::1]`, `api.example.test:${P}:127.0.0.1`]]) {
+      const result = await inspect(`api.example.test:${P}`, { ca, resolve, timeout: 5000 });
+      assert.equal(result.trusted, true, `${resolve}: ${result.error}`);
+      assert.equal(result.address, '127.0.0.1', String(resolve));
+    }
+    await assert.rejects(inspect(`api.example.test:${P}`, { ca, resolve: [exact, `api.example.test:${P}:[::1]`] }), { code: 'ECONNREFUSED' }, 'the last entry is the one used');
+  });
+
+  test('several addresses are tried in order: a refused first address gives way to the next', async () => {
+    const P = s.v4.port;
+    const result = await inspect(`api.example.test:${P}`, { ca, resolve: [`api.example.test:${P}:[::1],127.0.0.1`] });
+    assert.equal(result.trusted, true, result.error);
+    assert.equal(result.address, '127.0.0.1');
+    assert.equal(result.chain[0].pin, pki.leaf.pin);
+  });
+
+  test('when no address answers, one error names each attempt', async () => {
+    const closed = await startPlainTcpServer('silent');
+    const port = closed.port;
+    await closed.close();
+    await refusedIpv6Port(port);
+    await assert.rejects(inspect(`api.example.test:${port}`, { resolve: [`api.example.test:${port}:[::1],127.0.0.1`] }), (error) => {
+      assert.equal(error.code, 'ECONNREFUSED');
+      assert.match(error.message, /^none of the 2 addresses of api\.example\.test:\d+ could be reached: connection refused by api\.example\.test:\d+ \(\[::1\]\).*; connection refused by api\.example\.test:\d+ \(127\.0\.0\.1\)/);
+      assert.doesNotMatch(error.message, /\n/);
+      return true;
+    });
+  });
+
+  test('a server reached at the first address is the answer: a bad certificate there does not fall over to the next', async () => {
+    const Q = s.rogue.port;
+    const result = await inspect(`api.example.test:${Q}`, { ca, resolve: [`api.example.test:${Q}:127.0.0.1,[::1]`] });
+    assert.equal(result.trusted, false);
+    assert.equal(result.address, '127.0.0.1');
+    assert.equal(result.chain[0].pin, pki.rogueLeaf.pin);
+    assert.equal(s.behindRogue.connections(), 0, 'the second address was never tried');
+    // Control: the second address does serve the real chain.
+    const direct = await inspect(`api.example.test:${Q}`, { ca, resolve: [`api.example.test:${Q}:[::1],127.0.0.1`] });
+    assert.equal(direct.trusted, true, direct.error);
+    assert.equal(direct.address, '::1');
+    assert.equal(s.behindRogue.connections(), 1);
+  });
+
+  test('IPv6 addresses with or without brackets, and an IPv6 host in brackets', async () => {
+    const Q = s.behindRogue.port;
+    for (const resolve of [`api.example.test:${Q}:[::1]`, `*:${Q}:::1`, `[::1]:${Q}:[0:0::1]`]) {
+      const target = resolve.startsWith('[') ? `[::1]:${Q}` : `api.example.test:${Q}`;
+      const result = await inspect(target, { ca, resolve: [resolve] });
+      assert.equal(result.trusted, true, `${resolve}: ${result.error}`);
+      assert.equal(result.address, resolve.startsWith('[') ? '0:0::1' : '::1', resolve);
+    }
+  });
+});
+
+/**
+ * 127.0.0.1:PORT where a TCP connection is never answered: a listener (backlog 1) in a child process
+ * that is then stopped, its accept queue filled, so the kernel drops later SYNs, as
+ * a firewalled or dead address does. `stop()` kills the child.
+ */
+async function unansweredPort() {
+  const child = spawn(process.execPath, ['-e', "require('net').createServer().listen({ port: 0, host: '127.0.0.1', backlog: 1 }, function () { console.log(this.address().port) })"], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise((resolve, reject) => {
+    child.stdout.setEncoding('utf8').once('data', (line) => resolve(Number(line.trim())));
+    child.once('error', reject);
+  });
+  child.kill('SIGSTOP');
+  // Linux queues backlog + 1 connections; Node reads a backlog of 0 as its default (511), so 1 it is.
+  const fillers = [0, 1].map(() => tcpConnect(port, '127.0.0.1').on('error', () => {}));
+  await Promise.all(fillers.map((filler) => new Promise((resolve) => filler.once('connect', resolve))));
+  return {
+    port,
+    stop: () => {
+      for (const filler of fillers) filler.destroy();
+      child.kill('SIGKILL');
+    },
+  };
+}
+
+describe('inspect() with an address that never answers', { timeout: 30_000 }, () => {
+  let dead;
+  let real;
+  before(async () => {
+    dead = await unansweredPort();
+    real = await startIpv6TlsServer([pki.leaf, pki.intermediate], { port: dead.port });
+  });
+  after(async () => {
+    dead.stop();
+    await real.close();
+  });
+
+  test('it gets its share of the timeout, then the next address is tried', async () => {
+    const resolve = [`api.example.test:${dead.port}:127.0.0.1,[::1]`];
+    const result = await inspect(`api.example.test:${dead.port}`, { ca, resolve, timeout: 2000 });
+    assert.equal(result.trusted, true, result.error);
+    assert.equal(result.address, '::1');
+    // Control: alone, the address does time out (so the result above came from the second address).
+    await assert.rejects(inspect(`api.example.test:${dead.port}`, { ca, resolve: [`api.example.test:${dead.port}:127.0.0.1`], timeout: 500 }), {
+      code: 'ETIMEDOUT',
+      message: /^no connection to api\.example\.test:\d+ \(127\.0\.0\.1\) within 500 ms \(ETIMEDOUT\)$/,
+    });
+  });
+});
+
+describe('parseResolve and endpointOf', () => {
+  test('the forms curl reads', () => {
+    assert.deepEqual(parseResolve('*:443:[::1],127.0.0.1'), { host: '*', port: 443, address: '::1', addresses: ['::1', '127.0.0.1'] });
+    assert.deepEqual(parseResolve(' API.Example.com.:8443:10.0.0.5 '), { host: 'api.example.com', port: 8443, address: '10.0.0.5', addresses: ['10.0.0.5'] });
+    assert.deepEqual(parseResolve('[0:0::1]:443:::1').host, '::1');
+    const endpoint = endpointOf({ host: 'api.example.com', port: 443 }, { resolve: ['*:443:10.0.0.9', 'api.example.com:443:10.0.0.1,10.0.0.2', '*:8443:10.0.0.3'] });
+    assert.deepEqual([endpoint.address, endpoint.addresses], ['10.0.0.1', ['10.0.0.1', '10.0.0.2']]);
+    assert.deepEqual(endpointOf({ host: 'other.example', port: 443 }, { resolve: ['*:443:10.0.0.9', '*:443:10.0.0.8'] }).addresses, ['10.0.0.8']);
+    assert.deepEqual(endpointOf({ host: 'other.example', port: 80 }, { resolve: ['*:443:10.0.0.9'] }).addresses, ['other.example']);
+  });
+
+  test('malformed and unsupported forms are refused, quoting the entry and saying why', () => {
+    const cases = [
+      ['+api.example.com:443:10.0.0.1', /\+HOST form .*not supported.*drop the \+/],
+      ['-api.example.com:443', /-HOST:PORT form .*not supported/],
+      ['*.example.com:443:10.0.0.1', /only \* on its own stands for any host/],
+      ['api.example.com:443', /not HOST:PORT:ADDR/],
+      ['api.example.com:443:', /an empty address/],
+      ['api.example.com:443:10.0.0.1,', /an empty address/],
+      ['api.example.com:443:10.0.0.1,,10.0.0.2', /an empty address/],
+      ['api.example.com:0:10.0.0.1', /the port must be 1-65535, got "0"/],
+      ['api.example.com:http:10.0.0.1', /the port must be 1-65535/],
+      ['api.example.com:443:bogus', /"bogus" is not an IP address/],
+      ['api.example.com:443:[::1]:9', /"\[::1\]:9" is not an IP address/],
+      ['::1:443:10.0.0.1', /IPv6 host goes in brackets/],
+      ['fe80::1:443:10.0.0.1', /IPv6 host goes in brackets/],
+      ['[example.com]:443:10.0.0.1', /not an IPv6 address in brackets/],
+      ['bad host:443:10.0.0.1', /is not a host name or IP address/],
+    ];
+    for (const [text, why] of cases) {
+      assert.throws(() => parseResolve(text), (error) => {
+        assert.equal(error.code, 'ERR_CERTPIN_INVALID_INPUT', text);
+        assert.ok(error.message.startsWith(`bad --resolve ${JSON.stringify(text)}: `), error.message);
+        assert.match(error.message, why, text);
+        return true;
+      });
+    }
   });
 });

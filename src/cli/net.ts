@@ -1,6 +1,7 @@
 /**
- * The network options every command that connects accepts (SPEC 9): `--ca FILE`, `--resolve
- * HOST:PORT:ADDR` (repeatable), `--servername NAME`, `--timeout MS`, and TARGET parsing. Spread
+ * The network options every command that connects accepts (docs/cli.md): `--ca FILE`, `--resolve
+ * HOST:PORT:ADDR[,ADDR]…` (repeatable, curl's syntax and matching: see endpointOf), `--servername
+ * NAME`, `--timeout MS`, and TARGET parsing. Spread
  * {@link NETWORK_OPTIONS} into a command's `options` and call {@link networkOptions} on its values.
  */
 import { fstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,7 +26,10 @@ export const NETWORK_OPTIONS = {
 export const NETWORK_USAGE = `Network options:
   --ca FILE                  trust only the roots in FILE (PEM or DER), like curl --cacert
                              (--cacert is accepted as the same option)
-  --resolve HOST:PORT:ADDR   connect to ADDR for HOST:PORT (repeatable), like curl --resolve
+  --resolve HOST:PORT:ADDR[,ADDR]...
+                             connect to ADDR for HOST:PORT (repeatable), like curl --resolve:
+                             HOST * is any host on PORT (a named host wins over *); several
+                             addresses are tried in order until one connects; IPv6 as [::1]
   --servername NAME          send NAME as SNI and check the certificate against it
   --timeout MS               give up on a server after MS milliseconds (default 10000)`;
 
@@ -48,22 +52,16 @@ export function networkOptions(values: NetworkValues): InspectOptions & { timeou
       throw new UsageError(`--timeout takes a positive number of milliseconds, got ${JSON.stringify(values.timeout)}`);
     }
     // setTimeout fires after 1 ms for anything above 2^31-1 ms (with a TimeoutOverflowWarning): a long
-    // timeout would silently become the shortest one (NODE-TLS-NOTES 18).
+    // timeout would silently become the shortest one (docs/node-tls.md N18).
     if (Number(values.timeout) > MAX_TIMEOUT) {
       throw new UsageError(`--timeout must be at most ${MAX_TIMEOUT} ms (about 24.8 days), got ${values.timeout}`);
     }
     options.timeout = Number(values.timeout);
   }
   if (values.resolve !== undefined) {
-    for (const entry of values.resolve) {
-      const parsed = parseResolve(entry);
-      // curl reads * as "any host"; the library matches names exactly, so a * entry would be ignored
-      // and the connection go wherever DNS says: refuse it rather than let it quietly mean nothing.
-      if (parsed.host === '*') throw new UsageError(`--resolve ${JSON.stringify(entry)}: * as the host is not supported; name the host, e.g. api.example.com:${parsed.port}:${parsed.address}`);
-      if (/,/.test(entry.slice(entry.indexOf(':', entry.indexOf(':') + 1) + 1))) {
-        throw new UsageError(`--resolve ${JSON.stringify(entry)}: several addresses are not supported (only one would be tried); give one address`);
-      }
-    }
+    // Every entry is read now, so a malformed one is refused before any connection, not when (or
+    // whether) a target happens to need it.
+    for (const entry of values.resolve) parseResolve(entry);
     options.resolve = values.resolve;
   }
   if (values.servername !== undefined) {

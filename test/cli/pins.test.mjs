@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { createCsr } from '../../build/src/lib/x509.js';
 import { chainPem, makePki, writePki } from '../support/pki.mjs';
 import { startHttpsServer, startTlsServer } from '../support/servers.mjs';
-import { runCli, runProgram, startIpv6TlsServer } from '../support/cli.mjs';
+import { assertOneLineError, refusedIpv6Port, runCli, runProgram, startIpv6TlsServer } from '../support/cli.mjs';
 
 const pki = await makePki();
 const dir = mkdtempSync(join(tmpdir(), 'certpin-cli-pins-'));
@@ -180,6 +180,107 @@ describe('certpin pins on servers', () => {
     assert.equal(withMissing.code, 2);
     assert.equal(pinsOf(withMissing.stdout).filter((p) => p === pki.leaf.pin).length, 2, withMissing.stdout);
     assert.match(withMissing.stderr, /^certpin: cannot read .*missing\.pem: no such file\n$/);
+  });
+});
+
+describe('certpin pins --resolve, read as curl reads it (and checked against curl)', () => {
+  // `https` serves the real chain on 127.0.0.1:P and nothing listens on [::1]:P; `rogue` serves another
+  // CA's chain on 127.0.0.1:Q with the real chain on [::1]:Q behind it.
+  const s = {};
+  before(async () => {
+    s.https = await startHttpsServer({ cert: [pki.leaf, pki.intermediate] });
+    await refusedIpv6Port(s.https.port);
+    s.rogue = await startHttpsServer({ cert: [pki.rogueLeaf, pki.rogueIntermediate] });
+    s.behindRogue = await startIpv6TlsServer([pki.leaf, pki.intermediate], { port: s.rogue.port });
+  });
+  after(() => Promise.all(Object.values(s).map((server) => server.close())));
+
+  const pinsJson = async (...args) => {
+    const result = await runCli(['pins', '--json', ...args, '--ca', paths.root.cert]);
+    assert.equal(result.code, 0, result.stderr);
+    return JSON.parse(result.stdout).results[0];
+  };
+  /** curl with the same trust and --resolve entries; stdout is the body, a newline, the address curl connected to. */
+  const curl = (url, ...resolves) => runProgram('curl', ['-sS', '--max-time', '10', '--cacert', paths.root.cert, ...resolves.flatMap((r) => ['--resolve', r]), '-w', '\n%{remote_ip}', url]);
+
+  test('* for any host on a port: the same server as curl reaches', async () => {
+    const P = s.https.port;
+    const entry = await pinsJson(`api.example.test:${P}`, '--resolve', `*:${P}:127.0.0.1`);
+    assert.equal(entry.trusted, true, entry.error);
+    assert.equal(entry.address, '127.0.0.1');
+    assert.equal(entry.chain[0].pin, pki.leaf.pin);
+    const viaCurl = await curl(`https://api.example.test:${P}/`, `*:${P}:127.0.0.1`);
+    assert.equal(viaCurl.code, 0, viaCurl.stderr);
+    assert.equal(viaCurl.stdout, 'ok\n127.0.0.1');
+  });
+
+  test('a named host wins over *, whatever the order, as in curl', async () => {
+    const P = s.https.port;
+    const entries = [`*:${P}:[::1]`, `api.example.test:${P}:127.0.0.1`];
+    for (const order of [entries, [...entries].reverse()]) {
+      const entry = await pinsJson(`api.example.test:${P}`, ...order.flatMap((r) => ['--resolve', r]));
+      assert.equal(entry.trusted, true, `${order}: ${entry.error}`);
+      assert.equal(entry.address, '127.0.0.1');
+      const viaCurl = await curl(`https://api.example.test:${P}/`, ...order);
+      assert.equal(viaCurl.stdout, 'ok\n127.0.0.1', viaCurl.stderr);
+    }
+  });
+
+  test('several addresses in order: past a refused one to the next, as curl', async () => {
+    const P = s.https.port;
+    const resolve = `api.example.test:${P}:[::1],127.0.0.1`;
+    const entry = await pinsJson(`api.example.test:${P}`, '--resolve', resolve);
+    assert.equal(entry.trusted, true, entry.error);
+    assert.equal(entry.address, '127.0.0.1');
+    const viaCurl = await curl(`https://api.example.test:${P}/`, resolve);
+    assert.equal(viaCurl.stdout, 'ok\n127.0.0.1', viaCurl.stderr);
+  });
+
+  test('a bad certificate at the first address is the answer, not a reason to try the next: curl stops there too', async () => {
+    const Q = s.rogue.port;
+    const resolve = `api.example.test:${Q}:127.0.0.1,[::1]`;
+    const entry = await pinsJson(`api.example.test:${Q}`, '--resolve', resolve);
+    assert.equal(entry.trusted, false);
+    assert.equal(entry.chain[0].pin, pki.rogueLeaf.pin);
+    assert.equal(s.behindRogue.connections(), 0, 'certpin never tried the second address');
+    const viaCurl = await curl(`https://api.example.test:${Q}/`, resolve);
+    assert.equal(viaCurl.code, 60, `curl: CURLE_PEER_FAILED_VERIFICATION, not the second address: ${viaCurl.stdout} ${viaCurl.stderr}`);
+    assert.equal(s.rogue.requests.length, 0);
+  });
+
+  test('* covers an IP target too, still checked as that IP, as curl does', async () => {
+    const P = s.https.port;
+    const entry = await pinsJson(`192.0.2.1:${P}`, '--resolve', `*:${P}:127.0.0.1`);
+    assert.equal(entry.address, '127.0.0.1');
+    assert.equal(entry.trusted, false);
+    assert.match(entry.error, /192\.0\.2\.1/);
+    const viaCurl = await curl(`https://192.0.2.1:${P}/`, `*:${P}:127.0.0.1`);
+    assert.equal(viaCurl.code, 60, viaCurl.stderr);
+    assert.match(viaCurl.stderr, /192\.0\.2\.1/);
+  });
+
+  test('IPv6 addresses in brackets', async () => {
+    const Q = s.behindRogue.port;
+    const entry = await pinsJson(`api.example.test:${Q}`, '--resolve', `api.example.test:${Q}:[::1]`);
+    assert.equal(entry.trusted, true, entry.error);
+    assert.equal(entry.address, '::1');
+  });
+
+  test('forms certpin does not take are refused: exit 2 and one line, before any connection', async () => {
+    const forms = [
+      ['+api.example.test:443:127.0.0.1', /\+HOST form .*not supported/],
+      ['-api.example.test:443', /-HOST:PORT form .*not supported/],
+      ['*.example.test:443:127.0.0.1', /only \* on its own/],
+      ['api.example.test:443:127.0.0.1,', /an empty address/],
+      ['::1:443:127.0.0.1', /IPv6 host goes in brackets/],
+      ['api.example.test:443:localhost', /"localhost" is not an IP address/],
+    ];
+    const before = s.https.connections();
+    for (const [form, why] of forms) {
+      // A valid entry beside the bad one: the command would connect if the bad one were skipped.
+      assertOneLineError(await runCli(['pins', `api.example.test:${s.https.port}`, '--resolve', `api.example.test:${s.https.port}:127.0.0.1`, `--resolve=${form}`]), { pattern: why });
+    }
+    assert.equal(s.https.connections(), before, 'nothing connected');
   });
 });
 

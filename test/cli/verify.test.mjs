@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makePki, writePki } from '../support/pki.mjs';
 import { startPlainTcpServer, startTlsServer } from '../support/servers.mjs';
-import { assertOneLineError, runCli, startIpv6TlsServer } from '../support/cli.mjs';
+import { assertOneLineError, refusedIpv6Port, runCli, startIpv6TlsServer } from '../support/cli.mjs';
 
 const pki = await makePki();
 const dir = mkdtempSync(join(tmpdir(), 'certpin-cli-verify-'));
@@ -67,7 +67,7 @@ describe('certpin verify --pin', () => {
     assertOneLineError(await runCli(['verify', target('good'), '--pin', `${pki.intermediate.pin};sha256/short`, ...ca]), { pattern: /sha256\/short/ });
   });
 
-  test('exit 1 and the mismatch message of SPEC 6 when no pin matches', async () => {
+  test('exit 1 and the PinMismatchError message when no pin matches', async () => {
     const result = await runCli(['verify', target('good'), '--pin', pki.rogueIntermediate.pin, '--pin', pki.intermediate2.pin, ...ca]);
     assert.equal(result.code, 1, result.stderr);
     const expected = [
@@ -185,5 +185,82 @@ describe('certpin verify --config', () => {
     assertOneLineError(await runCli(['verify', '--config', bad]), { pattern: /bad\.json.*sha256\/abc/ });
     assertOneLineError(await runCli(['verify', '--config', join(dir, 'none.json')]), { pattern: /none\.json: no such file/ });
     assertOneLineError(await runCli(['verify', '--config', bad, '--pin', pki.leaf.pin]), { pattern: /either --pin or --config/ });
+  });
+});
+
+describe('certpin verify --resolve with * hosts and several addresses', () => {
+  // A man in the middle at the first address: his chain comes from a CA the client trusts (it is in the
+  // --ca bundle), so standard validation alone accepts it; the real server is at the second address.
+  const s = {};
+  let bothRoots;
+  before(async () => {
+    s.mitm = await startTlsServer({ cert: [pki.rogueLeaf, pki.rogueIntermediate] });
+    s.real = await startIpv6TlsServer([pki.leaf, pki.intermediate], { port: s.mitm.port });
+    await refusedIpv6Port(servers.good.port);
+    bothRoots = join(dir, 'both-roots.pem');
+    writeFileSync(bothRoots, `${pki.root.pem.trim()}\n${pki.rogueRoot.pem.trim()}\n`);
+  });
+  after(() => Promise.all(Object.values(s).map((server) => server.close())));
+  const host = (port) => `api.example.test:${port}`;
+
+  test('a MITM at the first address: exit 1, nothing sent, and the second address is never tried', async () => {
+    const Q = s.mitm.port;
+    const resolve = ['--resolve', `api.example.test:${Q}:127.0.0.1,[::1]`];
+    // Control: the attack is real; unpinned, the MITM's chain passes standard validation.
+    const control = await runCli(['pins', '--json', host(Q), ...resolve, '--ca', bothRoots]);
+    const [seen] = JSON.parse(control.stdout).results;
+    assert.equal(seen.trusted, true, seen.error);
+    assert.equal(seen.chain[0].pin, pki.rogueLeaf.pin);
+    const connectionsBefore = s.real.connections();
+
+    const pinned = await runCli(['verify', '--json', host(Q), ...resolve, '--pin', pki.intermediate.pin, '--ca', bothRoots]);
+    assert.equal(pinned.code, 1, pinned.stdout + pinned.stderr);
+    const [entry] = JSON.parse(pinned.stdout).results;
+    assert.equal(entry.outcome, 'mismatch');
+    assert.match(entry.error, /Certificate pinning failure for api\.example\.test/);
+    assert.equal(s.mitm.bytesReceived(), 0, 'zero application bytes to the MITM');
+    assert.equal(s.real.connections(), connectionsBefore, 'a pin failure is not a reason to try the next address');
+
+    // And the check can pass: with the real server first, the same pin matches.
+    const real = await runCli(['verify', host(Q), '--resolve', `api.example.test:${Q}:[::1],127.0.0.1`, '--pin', pki.intermediate.pin, '--ca', bothRoots]);
+    assert.equal(real.code, 0, real.stdout + real.stderr);
+  });
+
+  test('a refused first address gives way to the next; * and a named host over *', async () => {
+    const P = servers.good.port;
+    const runs = [
+      [`api.example.test:${P}:[::1],127.0.0.1`],
+      [`*:${P}:127.0.0.1`],
+      [`*:${P}:[::1]`, `api.example.test:${P}:127.0.0.1`],
+      [`api.example.test:${P}:127.0.0.1`, `*:${P}:[::1]`],
+    ];
+    for (const entries of runs) {
+      const result = await runCli(['verify', host(P), ...entries.flatMap((e) => ['--resolve', e]), '--pin', pki.leaf.pin, ...ca]);
+      assert.equal(result.code, 0, `${entries}: ${result.stdout}${result.stderr}`);
+    }
+    const refused = await runCli(['verify', host(P), '--resolve', `*:${P}:[::1]`, '--pin', pki.leaf.pin, ...ca]);
+    assertOneLineError(refused, { code: 2, pattern: /connection refused by api\.example\.test:\d+ \(\[::1\]\)/, stdoutAllowed: true });
+  });
+
+  test('--config with *: every entry of the pin file goes where * says', async () => {
+    const path = join(dir, 'star.json');
+    writeFileSync(path, JSON.stringify({ version: 1, hosts: { 'api.example.test': { port: servers.good.port, pins: [pki.intermediate.pin] } } }));
+    const result = await runCli(['verify', '--config', path, '--resolve', `*:${servers.good.port}:[::1],127.0.0.1`, ...ca]);
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+  });
+
+  test('an IP target sent elsewhere by * is checked, and its pins looked up, as that IP (as curl does)', async () => {
+    const P = servers.good.port;
+    const elsewhere = await runCli(['verify', '--json', `192.0.2.1:${P}`, '--resolve', `*:${P}:127.0.0.1`, '--pin', pki.leaf.pin, ...ca]);
+    assert.equal(elsewhere.code, 1, elsewhere.stdout + elsewhere.stderr);
+    const [entry] = JSON.parse(elsewhere.stdout).results;
+    assert.equal(entry.outcome, 'untrusted');
+    assert.match(entry.error, /192\.0\.2\.1/);
+    // 127.0.0.1 served from [::1]: the pin file's entry for 127.0.0.1 applies, not one for ::1.
+    const path = join(dir, 'ip.json');
+    writeFileSync(path, JSON.stringify({ version: 1, hosts: { '127.0.0.1': { port: s.real.port, pins: [pki.intermediate.pin] } } }));
+    const byIp = await runCli(['verify', '--json', '--config', path, '--resolve', `*:${s.real.port}:[::1]`, ...ca]);
+    assert.equal(byIp.code, 0, byIp.stdout + byIp.stderr);
+    assert.equal(JSON.parse(byIp.stdout).results[0].matched, pki.intermediate.pin);
   });
 });

@@ -2,6 +2,7 @@
 // the test process keep answering), and a TLS server on IPv6 loopback, which servers.mjs does not offer.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:tls';
+import { createServer as createTcpServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 
@@ -61,22 +62,29 @@ export function assertOneLineError(result, { code = 2, pattern, stdoutAllowed = 
   return lines[0];
 }
 
-/** A TLS server on [::1]:0 serving `chain` (PKI entries, leaf first, the leaf's key used). */
-export async function startIpv6TlsServer(chain) {
+/**
+ * A TLS server on [::1] serving `chain` (PKI entries, leaf first, the leaf's key used), on `port` (0:
+ * any free one; a given port lets it share a port number with a server on 127.0.0.1).
+ * `connections()` counts the TCP connections it accepted.
+ */
+export async function startIpv6TlsServer(chain, { port = 0 } = {}) {
   const server = createServer({ key: chain[0].keyPem, cert: chain.map((c) => c.pem.trim()).join('\n') + '\n' });
   const sockets = new Set();
   server.on('secureConnection', (socket) => socket.on('error', () => {}));
+  let connections = 0;
   server.on('connection', (socket) => {
+    connections++;
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
   server.on('tlsClientError', () => {});
   await new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '::1', resolve);
+    server.listen(port, '::1', resolve);
   });
   return {
     port: server.address().port,
+    connections: () => connections,
     close: () => new Promise((resolve) => {
       server.close(() => resolve());
       for (const socket of sockets) socket.destroy();
@@ -84,3 +92,17 @@ export async function startIpv6TlsServer(chain) {
   };
 }
 
+
+/**
+ * Makes sure nothing listens on [::1]:`port` (it listens there, then closes), so that address is
+ * refused: a first `--resolve` address that fails before any server is reached.
+ */
+export async function refusedIpv6Port(port) {
+  const server = createTcpServer();
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '::1', resolve);
+  });
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}

@@ -71,7 +71,7 @@ function servedChain(socket: TLSSocket): X509Certificate[] {
 async function verifyOne(job: Job, policy: PinPolicy, network: ReturnType<typeof networkOptions>): Promise<VerifyResult> {
   const endpoint = endpointOf(job, network);
   // The name Node checks the certificate against, and so the host the pins are looked up for.
-  const identity = endpoint.servername ?? endpoint.address;
+  const identity = endpoint.identity;
   const base = { target: job.target, host: endpoint.host, port: endpoint.port };
   const expected = [...new Set(policy.rulesFor(identity).flatMap((rule) => rule.trustedPins))];
   let socket;
@@ -226,7 +226,7 @@ Examples:
       const hosts: Record<string, { pins: string[] }> = {};
       for (const job of jobs) {
         const endpoint = endpointOf(job, network);
-        hosts[endpoint.servername ?? endpoint.address] = { pins: trusted };
+        hosts[endpoint.identity] = { pins: trusted };
       }
       policy = createPolicy(ca === undefined ? { hosts } : { hosts, ca });
     }
