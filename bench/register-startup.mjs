@@ -4,12 +4,12 @@
 // connection to a pinned host, so it is not part of this cost. Target: under 30 ms.
 //
 //   node bench/register-startup.mjs [--runs 21] [--register /other/build/src/register.js]
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median, timeNode } from './timing.mjs';
 
 // `--register PATH` measures another build's hook (e.g. a base commit built elsewhere), for side-by-side runs.
 const at = process.argv.indexOf('--register');
@@ -32,19 +32,8 @@ function emptyModule(dir) {
   return path;
 }
 
-function timeRun(args, env) {
-  const start = process.hrtime.bigint();
-  const result = spawnSync(process.execPath, [...args, '-e', ''], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-  const ms = Number(process.hrtime.bigint() - start) / 1e6;
-  if (result.status !== 0) throw new Error(`node ${args.join(' ')} exited ${result.status}: ${result.stderr}`);
-  return ms;
-}
-
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
+/** One run of an application that does nothing (`-e ''`), with the hook's flags. */
+const timeRun = (args, env) => timeNode([...args, '-e', ''], env);
 
 /**
  * Runs the measurement and returns rows `{ name, medianMs, overheadMs, ok }`; `ok` is whether the

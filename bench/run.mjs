@@ -10,6 +10,7 @@ import { createPolicy, pinnedDispatcher, spkiPin } from '../build/src/index.js';
 import { createCertificate } from '../build/src/lib/x509.js';
 import { formatRegisterStartup, measureRegisterStartup } from './register-startup.mjs';
 import { formatCliStartup, measureCliStartup } from './startup.mjs';
+import { median } from './timing.mjs';
 
 const started = performance.now();
 const key = () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
@@ -28,11 +29,6 @@ const { port } = server.address();
 // An IP literal: `localhost` may resolve to ::1 first, and the failed attempt would dwarf the TLS cost.
 const url = `https://127.0.0.1:${port}/`;
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 async function runRequests(dispatcher, count, concurrency, options) {
   let next = 0;

@@ -5,25 +5,11 @@
 // certpin/register's own start-up is measured by register-startup.mjs.
 //
 //   node bench/startup.mjs [--runs 21]
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { median, timeNode as timeRun } from './timing.mjs';
 
 const BIN = fileURLToPath(new URL('../bin/certpin', import.meta.url));
 export const TARGET_RATIO = 1.3;
-
-function timeRun(args) {
-  const start = process.hrtime.bigint();
-  const result = spawnSync(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  const ms = Number(process.hrtime.bigint() - start) / 1e6;
-  if (result.status !== 0) throw new Error(`node ${args.join(' ')} exited ${result.status}: ${result.stderr}`);
-  return ms;
-}
-
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 
 /** Rows `{ name, medianMs, ratio, ok }`; `ok` is whether the ratio to `node -e 0` is within {@link TARGET_RATIO}. */
 export function measureCliStartup({ runs = 21 } = {}) {
