@@ -83,3 +83,14 @@ export async function startHttpMitm({ cert, handler = (_req, res) => res.end('ok
     },
   };
 }
+
+/**
+ * The real origin (the test PKI's leaf and intermediate, answering with `handler`) and a
+ * man-in-the-middle holding a certificate from the trusted rogue CA, both closed after the test `t`.
+ */
+export async function startOriginAndMitm(t, pki, handler) {
+  const origin = await startHttpMitm({ cert: [pki.leaf, pki.intermediate], handler });
+  const mitm = await startHttpMitm({ cert: [pki.rogueLeaf, pki.rogueIntermediate] });
+  t.after(() => Promise.all([origin.close(), mitm.close()]));
+  return { origin, mitm };
+}

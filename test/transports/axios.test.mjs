@@ -9,7 +9,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import axios from 'axios';
 import { createPolicy, pinnedAgent, pinnedAxiosConfig } from 'certpin';
 import { makePki } from '../support/pki.mjs';
-import { startHttpMitm } from '../support/client-mitm.mjs';
+import { startOriginAndMitm } from '../support/client-mitm.mjs';
 import { startTinyproxy } from '../support/proxies.mjs';
 import { lookupLoopback, otherPinConfig, pinConfig, SECRET, withEnv } from '../support/transport-fixtures.mjs';
 
@@ -19,12 +19,7 @@ const trust = [pki.root.pem, pki.rogueRoot.pem];
 const post = (url, extra = {}) => ({ method: 'POST', url, headers: SECRET.headers, data: SECRET.body, validateStatus: () => true, ...extra });
 const NO_PROXY_ENV = { HTTPS_PROXY: undefined, https_proxy: undefined, ALL_PROXY: undefined, all_proxy: undefined, NO_PROXY: undefined, no_proxy: undefined };
 
-async function mitmAndOrigin(t, handler) {
-  const origin = await startHttpMitm({ cert: [pki.leaf, pki.intermediate], handler });
-  const mitm = await startHttpMitm({ cert: [pki.rogueLeaf, pki.rogueIntermediate] });
-  t.after(() => Promise.all([origin.close(), mitm.close()]));
-  return { origin, mitm };
-}
+const mitmAndOrigin = (t, handler) => startOriginAndMitm(t, pki, handler);
 
 function pinnedClient(t, policy, settings) {
   const config = pinnedAxiosConfig(policy, axios, settings);

@@ -10,7 +10,7 @@ import got from 'got';
 import createHttpsProxyAgent from 'https-proxy-agent';
 import { createPolicy, pinnedAgent, pinnedGotOptions } from 'certpin';
 import { makePki } from '../support/pki.mjs';
-import { startHttpMitm } from '../support/client-mitm.mjs';
+import { startHttpMitm, startOriginAndMitm } from '../support/client-mitm.mjs';
 import { startTinyproxy } from '../support/proxies.mjs';
 import { lookupLoopback, otherPinConfig, pinConfig, SECRET, withEnv } from '../support/transport-fixtures.mjs';
 
@@ -19,12 +19,7 @@ const T = { timeout: 60_000 };
 const trust = [pki.root.pem, pki.rogueRoot.pem];
 const post = { method: 'POST', headers: SECRET.headers, body: SECRET.body, retry: { limit: 0 }, throwHttpErrors: false };
 
-async function mitmAndOrigin(t, handler) {
-  const origin = await startHttpMitm({ cert: [pki.leaf, pki.intermediate], handler });
-  const mitm = await startHttpMitm({ cert: [pki.rogueLeaf, pki.rogueIntermediate] });
-  t.after(() => Promise.all([origin.close(), mitm.close()]));
-  return { origin, mitm };
-}
+const mitmAndOrigin = (t, handler) => startOriginAndMitm(t, pki, handler);
 
 function pinnedGot(t, policy, settings) {
   const options = pinnedGotOptions(policy, settings);
