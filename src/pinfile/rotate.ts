@@ -1,11 +1,10 @@
 import { CertpinError } from '../errors.js';
 import { certpinCommand } from '../lib/shell.js';
-import { parseHostPattern } from '../hosts.js';
 import { TRUSTED_STATUSES } from '../config.js';
 import type { InspectOptions } from '../probe.js';
 import { findHostKey, pinOf, pinRecordAt, statusOf, readPinFile, updatePinFile, type PinFileHost, type UpdateOptions } from './store.js';
 import { mapConcurrent } from '../lib/concurrency.js';
-import { defaultProbe, formatTarget, pickAtLevel, probeHost, type ProbeFunction, type ProbeOutcome } from './targets.js';
+import { defaultProbe, pickAtLevel, probeHost, probeTargets, type ProbeFunction, type ProbeOutcome } from './targets.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -187,15 +186,11 @@ export async function rotatePins(path: string, options: RotateOptions = {}): Pro
     });
   const planned: Planned[] = [];
   const skipped: RotateResult['skipped'] = [];
-  for (const key of new Set(keys)) {
-    const entry = file.document.hosts[key]!;
-    const pattern = parseHostPattern(key);
-    const host = entry.probeHost ?? (pattern.kind === 'exact' ? pattern.base : undefined);
-    if (host === undefined) {
-      skipped.push({ host: key, reason: `${key} is a wildcard pattern: set "probeHost" on its entry to the name of one server to check` });
-      continue;
-    }
-    planned.push({ key, target: formatTarget(host, entry.port ?? 443) });
+  const wanted = new Set(keys);
+  for (const { entry: key, target, reason } of probeTargets(file.document)) {
+    if (!wanted.has(key)) continue;
+    if (target === null) skipped.push({ host: key, reason: reason ?? `${key} cannot be probed` });
+    else planned.push({ key, target });
   }
   const probe = options.probe ?? defaultProbe;
   const outcomes = await mapConcurrent(planned, options.concurrency ?? 8, ({ target }) => probeHost(probe, target, options.inspect ?? {}));

@@ -1,5 +1,7 @@
 import { isIP } from 'node:net';
 import { CertpinError } from '../errors.js';
+import type { HostConfig, PolicyConfig } from '../config.js';
+import { parseHostPattern } from '../hosts.js';
 import { inspect, parseTarget, type ChainEntry, type InspectOptions, type InspectResult } from '../probe.js';
 
 /**
@@ -65,3 +67,49 @@ export async function probeHost(probe: ProbeFunction, target: string, options: I
   return { kind: 'untrusted', result, message: `${target}: the certificate chain is not trusted (${why})` };
 }
 
+/**
+ * Where a pin-file entry is probed: `target` is `host:port` for inspect(), or null with the reason.
+ *
+ * @example
+ * ```js
+ * for (const t of probeTargets(document)) console.log(t.entry, t.target ?? `not probed: ${t.reason}`)
+ * ```
+ */
+export interface ProbeTarget {
+  /** The host entry's key, as written in the pin file. */
+  readonly entry: string;
+  readonly target: string | null;
+  /** Why the entry cannot be probed (a `*.` pattern without `probeHost`); null when it can. */
+  readonly reason: string | null;
+}
+
+/**
+ * The concrete hosts to connect to for the entries of a pin file: the one answer `verify --config`,
+ * `expiry`, `rotate` and `metrics` all use. An exact pattern is its own host and
+ * `**.x` includes `x`; `*.x` names no host, so it needs the entry's `probeHost` (which, when present,
+ * wins for every pattern). The port is the entry's `port`, else 443.
+ *
+ * @example
+ * ```js
+ * probeTargets({ hosts: { '**.example.com': { pins: [], port: 8443 }, '*.example.org': { pins: [] } } })
+ * // [{ entry: '**.example.com', target: 'example.com:8443', reason: null },
+ * //  { entry: '*.example.org', target: null, reason: '*.example.org names no single host; set "probeHost" …' }]
+ * ```
+ */
+export function probeTargets(config: Pick<PolicyConfig, 'hosts'>): ProbeTarget[] {
+  return Object.entries(config.hosts).map(([entry, value]) => {
+    const host: Partial<HostConfig> & { probeHost?: unknown } = typeof value === 'object' && value !== null ? value : {};
+    const port = typeof host.port === 'number' ? host.port : 443;
+    if (typeof host.probeHost === 'string' && host.probeHost !== '') return { entry, target: formatTarget(host.probeHost, port), reason: null };
+    let pattern;
+    try {
+      pattern = parseHostPattern(entry);
+    } catch (error) {
+      return { entry, target: null, reason: (error as Error).message };
+    }
+    if (pattern.kind === 'one-label') {
+      return { entry, target: null, reason: `${entry} names no single host; set "probeHost" on the entry (e.g. "www.${pattern.base}") to probe it` };
+    }
+    return { entry, target: formatTarget(pattern.base, port), reason: null };
+  });
+}

@@ -1,5 +1,5 @@
 import { checkExpiry, describeExpiry, EXPIRY_EXIT_CODES, formatNagiosExpiry, worstExpiryStatus, type ExpiryResult, type ExpiryStatus } from '../../ops/expiry.js';
-import { probeTargets } from '../../ops/round.js';
+import { probeTargets } from '../../pinfile/targets.js';
 import { defineCommand, UsageError } from '../command.js';
 import { NETWORK_OPTIONS, NETWORK_USAGE, networkOptions, STDIN_TARGET, targetPath } from '../net.js';
 import { inOrder, mapConcurrent, type Output } from '../output.js';

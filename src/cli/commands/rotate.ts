@@ -19,7 +19,7 @@ For each host of the pin file (or only the HOSTs given), connects with full vali
   - marks active pins not seen for settings.expireUnseenAfterDays (or DAYS) as "expired"; never
     backup pins, never pins that were never seen, and only for hosts checked successfully;
   - sets lastChecked.
-Wildcard entries are skipped unless they name a server to check in "probeHost".
+A "*.x" entry names no single server: it is skipped unless its "probeHost" names one ("**.x" is checked at x).
 Run it on a schedule; exit 1 means a human is needed.
 
 Options:

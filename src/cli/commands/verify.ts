@@ -1,5 +1,4 @@
 import type { X509Certificate } from 'node:crypto';
-import { isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { PeerPin, PinMismatchError } from '../../errors.js';
 import { existsSync, readFileSync } from 'node:fs';
@@ -13,6 +12,7 @@ import { defineCommand, UsageError } from '../command.js';
 import { endpointOf, NETWORK_OPTIONS, NETWORK_USAGE, networkOptions, parseServerTarget, readCaFile } from '../net.js';
 import { inOrder, mapConcurrent, type Output } from '../output.js';
 import { readConfigFile } from '../pinfile.js';
+import { formatTarget, probeTargets, type ProbeTarget } from '../../pinfile/targets.js';
 import { concurrencyOf } from './pins.js';
 
 /** One target's verdict; the `--json` shape of docs/cli.md plus `port`, `outcome` and `expected`. */
@@ -42,21 +42,17 @@ const EXIT_FAILED = 1;
 const EXIT_UNREACHABLE = 2;
 
 /**
- * The policy of a pin file, and the hosts it names. Kept in one place so a richer pin file reader
- * can replace it without touching the rest of the command.
+ * The policy of a pin file, the hosts it names, and where each entry is checked ({@link probeTargets},
+ * the answer `expiry`, `rotate` and `metrics` give too).
  */
-async function pinFilePolicy(path: string, ca: Buffer | undefined): Promise<{ policy: PinPolicy; hosts: Array<{ key: string; port: number; probeHost: string | undefined }> }> {
+async function pinFilePolicy(path: string, ca: Buffer | undefined): Promise<{ policy: PinPolicy; hosts: Array<{ key: string; port: number }>; targets: ProbeTarget[] }> {
   const { document } = await readConfigFile(path);
   const { ca: _fileCa, ...config } = document;
   const policy = createPolicy(ca === undefined ? config : { ...config, ca });
-  const hosts = Object.entries(document.hosts).map(([key, entry]) => ({ key, port: entry.port ?? 443, probeHost: entry.probeHost }));
-  return { policy, hosts };
+  const hosts = Object.entries(document.hosts).map(([key, entry]) => ({ key, port: entry.port ?? 443 }));
+  return { policy, hosts, targets: probeTargets(document) };
 }
 
-/** `[v6]:port` or `host:port`, as targets are written. */
-function formatTarget(host: string, port: number): string {
-  return `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
-}
 
 function servedChain(socket: TLSSocket): X509Certificate[] {
   const chain: X509Certificate[] = [];
@@ -207,13 +203,13 @@ Examples:
         });
       } else {
         jobs = [];
-        for (const entry of file.hosts) {
-          const host = entry.key.includes('*') ? entry.probeHost : entry.key;
-          if (host === undefined) {
-            out.warn(`${entry.key}: a wildcard entry without "probeHost" cannot be checked; name a host on the command line`);
+        for (const { target, reason } of file.targets) {
+          if (target === null) {
+            out.warn(`${reason ?? 'an entry cannot be checked'}; or name a host on the command line`);
             continue;
           }
-          jobs.push({ target: formatTarget(host, entry.port), host, port: entry.port });
+          const { host, port } = parseServerTarget(target);
+          jobs.push({ target, host, port });
         }
         if (jobs.length === 0) throw new UsageError(`${values.config} names no host that can be checked`);
       }
