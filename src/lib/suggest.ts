@@ -7,7 +7,7 @@
 const fold = (name: string): string => name.toLowerCase().replace(/[_-]/g, '');
 
 /** Optimal string alignment distance: insertions, deletions, substitutions and swaps of neighbours cost 1. */
-function distance(a: string, b: string): number {
+export function editDistance(a: string, b: string): number {
   const rows = a.length + 1;
   const cols = b.length + 1;
   const d: number[] = new Array<number>(rows * cols).fill(0);
@@ -42,7 +42,7 @@ export function nearestName(name: string, known: Iterable<string>): string | und
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of known) {
-    const d = distance(folded, fold(candidate));
+    const d = editDistance(folded, fold(candidate));
     if (d < bestDistance) {
       best = candidate;
       bestDistance = d;

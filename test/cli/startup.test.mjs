@@ -37,7 +37,7 @@ function loadedBy(args) {
   });
 }
 
-const SHELL = ['cli/command.js', 'cli/commands/index.js', 'cli/main.js', 'cli/output.js', 'cli/suggest.js', 'lib/concurrency.js'];
+const SHELL = ['cli/command.js', 'cli/commands/index.js', 'cli/main.js', 'cli/output.js', 'cli/suggest.js', 'lib/concurrency.js', 'lib/suggest.js'];
 
 describe('start-up loads only what the command needs', () => {
   for (const args of [['--version'], ['--help'], ['help']]) {
