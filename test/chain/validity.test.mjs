@@ -3,13 +3,14 @@
 // real-server test uses certificates valid around the real clock, since OpenSSL checks against it).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import tls from 'node:tls';
 import { generateKeyPairSync } from 'node:crypto';
 import { createPolicy, pinnedTlsOptions, spkiPin } from 'certpin';
 import { createCertificate } from '../../build/src/lib/x509.js';
 import { makePki, SERVER_NAMES } from '../support/pki.mjs';
 import { startTlsServer } from '../support/servers.mjs';
-import { SECRET } from '../support/transport-fixtures.mjs';
+import { tlsExchange } from '../support/transport-fixtures.mjs';
+
+const exchange = async (options) => (await tlsExchange(options)).reply;
 
 const pki = await makePki();
 const DAY = 24 * 60 * 60 * 1000;
@@ -154,18 +155,6 @@ test('an empty subject (a leaf named by its SAN) can be checked, pinned and show
   assert.equal(mismatch.ok, false);
   assert.match(mismatch.error.message, /\(empty subject; DNS:api\.example\.test\)/);
 });
-
-/** Connects, writes the secret at once (queued during the handshake), resolves the reply or rejects. */
-function exchange(options) {
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect(options);
-    let reply = '';
-    socket.write(`POST /login HTTP/1.1\r\nAuthorization: ${SECRET.headers.authorization}\r\n\r\n${SECRET.body}`);
-    socket.on('data', (chunk) => { reply += chunk; });
-    socket.on('end', () => resolve(reply));
-    socket.on('error', reject);
-  });
-}
 
 test('issue 13 item 1: an expired sub-CA of the pinned intermediate and its time-valid twin from a trusted rogue CA', { timeout: 30_000 }, async (t) => {
   // The attacker holds a trusted rogue CA and the key of an old sub-CA that the pinned intermediate

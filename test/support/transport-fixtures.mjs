@@ -2,6 +2,7 @@
 // 127.0.0.1, a promise-returning https request, and an environment-variable scope.
 import https from 'node:https';
 import { makePki } from './pki.mjs';
+import { connect as tlsConnect } from 'node:tls';
 
 /**
  * A pin configuration: `localhost`, `api.example.test`, `bücher.example.test` and `127.0.0.1` are
@@ -109,4 +110,19 @@ export async function otherHostCredentials() {
   });
   otherHost = Object.freeze({ cert: [leaf.pem, pki.rogueIntermediate.pem], key: key.export({ type: 'pkcs8', format: 'pem' }), pin: pki.rogueIntermediate.pin });
   return otherHost;
+}
+
+/**
+ * A raw TLS exchange: connects with `options`, writes the secret at once (queued during the handshake,
+ * so a check that lets it out is caught), resolves `{ reply, sessionReused, session }` or rejects.
+ */
+export function tlsExchange(options) {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect(options);
+    let reply = '';
+    socket.write(`POST /login HTTP/1.1\r\nAuthorization: ${SECRET.headers.authorization}\r\n\r\n${SECRET.body}`);
+    socket.on('data', (chunk) => { reply += chunk; });
+    socket.on('end', () => resolve({ reply, sessionReused: socket.isSessionReused(), session: socket.getSession() }));
+    socket.on('error', reject);
+  });
 }

@@ -6,7 +6,7 @@ import http2 from 'node:http2';
 import { createPolicy, pinnedTlsOptions } from 'certpin';
 import { makePki } from '../support/pki.mjs';
 import { startTlsServer } from '../support/servers.mjs';
-import { lookupLoopback, otherHostCredentials, otherPinConfig, pinConfig, SECRET, withEnv } from '../support/transport-fixtures.mjs';
+import { lookupLoopback, otherHostCredentials, otherPinConfig, pinConfig, SECRET, tlsExchange as exchange, withEnv } from '../support/transport-fixtures.mjs';
 
 const pki = await makePki();
 const T = { timeout: 30_000 };
@@ -17,18 +17,6 @@ async function tlsServer(t, cert, options = {}) {
   const server = await startTlsServer({ cert, onConnection: (socket) => socket.on('data', () => socket.end('pong')), ...options });
   t.after(() => server.close());
   return server;
-}
-
-/** Connects, writes the secret at once (queued during the handshake), resolves the reply or rejects. */
-function exchange(options) {
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect(options);
-    let reply = '';
-    socket.write(`POST /login HTTP/1.1\r\nAuthorization: ${SECRET.headers.authorization}\r\n\r\n${SECRET.body}`);
-    socket.on('data', (chunk) => { reply += chunk; });
-    socket.on('end', () => resolve({ reply, sessionReused: socket.isSessionReused(), session: socket.getSession() }));
-    socket.on('error', reject);
-  });
 }
 
 const target = (server, extra = {}) => ({ host: '127.0.0.1', port: server.port, servername: 'localhost', ...extra });
