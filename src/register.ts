@@ -31,15 +31,15 @@ import { resolve } from 'node:path';
 import tls, { type ConnectionOptions, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import workerThreads, { type WorkerOptions } from 'node:worker_threads';
-import { candidatesFromLegacy } from './chain.js';
-import type { CaInput } from './config.js';
+import { candidatesFromLegacy } from './chain/prove.js';
+import type { CaInput } from './policy/config.js';
 import { CertpinError } from './errors.js';
-import { normalizeHostname } from './hosts.js';
-import { PinPolicy } from './policy.js';
+import { normalizeHostname } from './policy/hosts.js';
+import { PinPolicy } from './policy/policy.js';
 import { followPinFile } from './pinfile/follow.js';
 import { pinFileConfig, type PinFileConfig } from './pinfile/load.js';
 import { hardenTlsOptions, storeFor } from './transports/handshake.js';
-import { notifyViolation } from './reports.js';
+import { notifyViolation } from './reports/deliver.js';
 
 type IdentityCheck = (hostname: string, cert: PeerCertificate) => Error | undefined;
 

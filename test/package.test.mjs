@@ -79,7 +79,7 @@ test('the package is imported by its name; certpin/register resolves; internals 
     const fetch = pinnedFetch(policy)
     await fetch.dispatcher.close()
     let internal
-    try { await import('certpin/build/src/pin.js') } catch (err) { internal = err.code }
+    try { await import('certpin/build/src/policy/pin.js') } catch (err) { internal = err.code }
     let invalid
     try { createPolicy({ hosts: { 'api.example.com': { pins: ['sha256/abc'] } } }) } catch (err) { invalid = isCertpinError(err, 'ERR_CERTPIN_INVALID_CONFIG') }
     console.log(JSON.stringify({

@@ -7,10 +7,10 @@
 import { fstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { InspectOptions } from '../probe.js';
+import type { InspectOptions } from '../probe/inspect.js';
 import { CertpinError } from '../errors.js';
-import { readCertificates } from '../pem.js';
-import { endpointOf, parseResolve, parseTarget, type Endpoint, type Target } from '../probe.js';
+import { readCertificates } from '../lib/pem.js';
+import { endpointOf, parseResolve, parseTarget, type Endpoint, type Target } from '../probe/target.js';
 import { UsageError } from './command.js';
 
 export { parseTarget, endpointOf, type Endpoint, type Target };

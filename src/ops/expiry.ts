@@ -1,4 +1,4 @@
-import { inspect, type ChainEntry, type ChainRole, type InspectOptions, type InspectResult } from '../probe.js';
+import { inspect, type ChainEntry, type ChainRole, type InspectOptions, type InspectResult } from '../probe/inspect.js';
 
 /**
  * Nagios-style states: `critical` also covers an already expired certificate.

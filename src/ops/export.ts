@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { CertpinError } from '../errors.js';
-import { TRUSTED_STATUSES, validateConfig, type HostRule, type PinRecord, type PinStatus, type PolicyConfig, type PolicySettings } from '../config.js';
-import { normalizeHostname, parseHostPattern } from '../hosts.js';
+import { TRUSTED_STATUSES, validateConfig, type HostRule, type PinRecord, type PinStatus, type PolicyConfig, type PolicySettings } from '../policy/config.js';
+import { normalizeHostname, parseHostPattern } from '../policy/hosts.js';
 
 /**
  * The pinning systems certpin can write pins for.

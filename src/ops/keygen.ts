@@ -5,7 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { CertpinError } from '../errors.js';
 import { createCsr, parseDistinguishedName } from '../lib/x509.js';
-import { spkiPin } from '../pin.js';
+import { spkiPin } from '../policy/pin.js';
 
 /**
  * The key types `keygen` makes: what TLS servers and the other pinning systems all accept.

@@ -1,8 +1,8 @@
 import { CertpinError } from '../errors.js';
-import { CONFIG_KEYS, findUnknownKeys, isAnnotation, validateConfig, type HostRule, type PolicyConfig } from '../config.js';
-import { HostIndex, parseHostPattern } from '../hosts.js';
-import { parsePin } from '../pin.js';
-import type { InspectResult } from '../probe.js';
+import { CONFIG_KEYS, findUnknownKeys, isAnnotation, validateConfig, type HostRule, type PolicyConfig } from '../policy/config.js';
+import { HostIndex, parseHostPattern } from '../policy/hosts.js';
+import { parsePin } from '../policy/pin.js';
+import type { InspectResult } from '../probe/inspect.js';
 import { parsePinFile, readPinFileText } from '../pinfile/store.js';
 import { probeEntries, type ProbeEntriesOptions } from './round.js';
 

@@ -1,10 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { CertpinError } from '../errors.js';
-import { validateConfig, type HostRule, type PolicyConfig, type ValidatedConfig } from '../config.js';
-import { normalizeHostname } from '../hosts.js';
+import { validateConfig, type HostRule, type PolicyConfig, type ValidatedConfig } from '../policy/config.js';
+import { normalizeHostname } from '../policy/hosts.js';
 import { formatTarget } from '../pinfile/targets.js';
-import { inspect, type InspectOptions, type InspectResult } from '../probe.js';
+import { inspect, type InspectOptions, type InspectResult } from '../probe/inspect.js';
 import { probeEntries, type EntryProbe, type ProbeEntriesOptions } from './round.js';
 
 /**

@@ -1,5 +1,5 @@
-import type { PolicyConfig } from '../config.js';
-import { inspect, type InspectOptions, type InspectResult } from '../probe.js';
+import type { PolicyConfig } from '../policy/config.js';
+import { inspect, type InspectOptions, type InspectResult } from '../probe/inspect.js';
 import { mapConcurrent } from '../lib/concurrency.js';
 import { probeTargets, type ProbeTarget } from '../pinfile/targets.js';
 

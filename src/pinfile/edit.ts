@@ -1,9 +1,9 @@
 import { CertpinError } from '../errors.js';
 import { certpinCommand } from '../lib/shell.js';
-import { parsePin } from '../pin.js';
-import { parseHostPattern } from '../hosts.js';
-import { TRUSTED_STATUSES, type PinRecord, type PinStatus } from '../config.js';
-import type { InspectOptions } from '../probe.js';
+import { parsePin } from '../policy/pin.js';
+import { parseHostPattern } from '../policy/hosts.js';
+import { TRUSTED_STATUSES, type PinRecord, type PinStatus } from '../policy/config.js';
+import type { InspectOptions } from '../probe/inspect.js';
 import { findHostKey, pinOf, pinRecordAt, statusOf, newPinFileDocument, isMissingFile, readPinFile, updatePinFile, type PinFileDocument, type PinFileHost, type UpdateOptions } from './store.js';
 import { mapConcurrent } from '../lib/concurrency.js';
 import { defaultProbe, formatTarget, parseHostPort, pickAtLevel, probeHost, type ProbeFunction, type ProbeOutcome } from './targets.js';

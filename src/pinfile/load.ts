@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { PinPolicy, type PolicyOptions } from '../policy.js';
-import { warnExpiredPins, type CaInput, type PolicyConfig, type ValidatedConfig } from '../config.js';
+import { PinPolicy, type PolicyOptions } from '../policy/policy.js';
+import { warnExpiredPins, type CaInput, type PolicyConfig, type ValidatedConfig } from '../policy/config.js';
 import { CertpinError } from '../errors.js';
-import { readCertificates } from '../pem.js';
+import { readCertificates } from '../lib/pem.js';
 import { checkDelay, fingerprintOf, followPinFile, type PinFileFollower } from './follow.js';
 import { parsePinFile, readPinFileText } from './store.js';
 

@@ -1,7 +1,7 @@
 import { CertpinError } from '../errors.js';
 import { certpinCommand } from '../lib/shell.js';
-import { TRUSTED_STATUSES } from '../config.js';
-import type { InspectOptions } from '../probe.js';
+import { TRUSTED_STATUSES } from '../policy/config.js';
+import type { InspectOptions } from '../probe/inspect.js';
 import { findHostKey, pinOf, pinRecordAt, statusOf, readPinFile, updatePinFile, type PinFileHost, type UpdateOptions } from './store.js';
 import { mapConcurrent } from '../lib/concurrency.js';
 import { defaultProbe, pickAtLevel, probeHost, probeTargets, type ProbeFunction, type ProbeOutcome } from './targets.js';

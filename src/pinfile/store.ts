@@ -6,9 +6,9 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pinFileLockChannel } from '../channels.js';
 import { CertpinError } from '../errors.js';
-import { validateConfig, type HostConfig, type PinRecord, type PinStatus, type PolicyConfig, type ValidatedConfig } from '../config.js';
-import { parsePin } from '../pin.js';
-import { HostIndex, normalizeHostname, parseHostPattern } from '../hosts.js';
+import { validateConfig, type HostConfig, type PinRecord, type PinStatus, type PolicyConfig, type ValidatedConfig } from '../policy/config.js';
+import { parsePin } from '../policy/pin.js';
+import { HostIndex, normalizeHostname, parseHostPattern } from '../policy/hosts.js';
 
 /**
  * A pin file as read from disk: the parsed document (edit it in place) and its validated form.

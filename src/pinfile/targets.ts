@@ -1,8 +1,9 @@
 import { isIP } from 'node:net';
 import { CertpinError } from '../errors.js';
-import type { HostConfig, PolicyConfig } from '../config.js';
-import { parseHostPattern } from '../hosts.js';
-import { inspect, parseTarget, type ChainEntry, type InspectOptions, type InspectResult } from '../probe.js';
+import type { HostConfig, PolicyConfig } from '../policy/config.js';
+import { parseHostPattern } from '../policy/hosts.js';
+import { inspect, type ChainEntry, type InspectOptions, type InspectResult } from '../probe/inspect.js';
+import { parseTarget } from '../probe/target.js';
 
 /**
  * How `init` and `rotate` look at a server: {@link inspect} unless a test or caller supplies another.

@@ -2,7 +2,7 @@ import type { AgentOptions } from 'node:https';
 import { isDeepStrictEqual } from 'node:util';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { CertpinError } from '../errors.js';
-import { assertPolicy, type PinPolicy } from '../policy.js';
+import { assertPolicy, type PinPolicy } from '../policy/policy.js';
 import { pinnedTlsOptions } from './tls.js';
 import { checkProxySetting, describeProxy, PinnedProxyAgent, proxyFor, type ProxySetting } from './tunnel.js';
 

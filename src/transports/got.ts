@@ -3,12 +3,12 @@ import { connect as tlsConnect, type ConnectionOptions, type PeerCertificate, ty
 import type { Agent, AgentOptions } from 'node:https';
 import { isIP } from 'node:net';
 import { CertpinError } from '../errors.js';
-import type { CaInput } from '../config.js';
-import { assertPolicy, type PinPolicy } from '../policy.js';
+import type { CaInput } from '../policy/config.js';
+import { assertPolicy, type PinPolicy } from '../policy/policy.js';
 import { PinnedAgent } from './https.js';
 import { createIdentityCheck, storeFor } from './handshake.js';
 import { pinnedTlsOptions } from './tls.js';
-import { notifyViolation } from '../reports.js';
+import { notifyViolation } from '../reports/deliver.js';
 import { checkProxySetting, describeProxy, openTunnel, PinnedProxyAgent, proxyFor, type ProxySetting } from './tunnel.js';
 
 /**

@@ -4,10 +4,10 @@
 // a violation is the caller's (see ViolationHandler).
 import { checkServerIdentity as standardIdentityCheck, type ConnectionOptions, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { constants } from 'node:crypto';
-import { candidatesFromLegacy, TrustStore, type CertInfo } from '../chain.js';
+import { candidatesFromLegacy, TrustStore, type CertInfo } from '../chain/prove.js';
 import { CertpinError, PinMismatchError } from '../errors.js';
-import type { CaInput } from '../config.js';
-import type { CheckResult, PinPolicy } from '../policy.js';
+import type { CaInput } from '../policy/config.js';
+import type { CheckResult, PinPolicy } from '../policy/policy.js';
 
 type IdentityCheck = (hostname: string, cert: PeerCertificate) => Error | undefined;
 
@@ -73,7 +73,7 @@ export interface ViolationContext {
 /**
  * What the handshake check does with a violation (a mismatch, or pins no longer enforced), called
  * inside the TLS callback: it must neither throw nor wait. The transports pass the reporting of
- * `reports.ts`; report delivery passes one that notifies without delivering, so that a failing report
+ * `reports/deliver.ts`; report delivery passes one that notifies without delivering, so that a failing report
  * host is not reported to itself.
  */
 export type ViolationHandler = (policy: PinPolicy, result: CheckResult, context: ViolationContext) => void;

@@ -2,9 +2,9 @@ import { Agent, type AgentOptions } from 'node:https';
 import type { ClientRequestArgs } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
-import { assertPolicy, type PinPolicy } from '../policy.js';
+import { assertPolicy, type PinPolicy } from '../policy/policy.js';
 import { followSocket, hardenTlsOptions, liveConnections, verificationRecorder, VerifiedSessions } from './handshake.js';
-import { notifyViolation } from '../reports.js';
+import { notifyViolation } from '../reports/deliver.js';
 
 type AgentKeyed = ClientRequestArgs & { _agentKey?: unknown };
 type OnCreate = (err: Error | null, stream: Duplex) => void;

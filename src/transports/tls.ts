@@ -1,7 +1,7 @@
 import tls, { type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { isIP } from 'node:net';
-import { assertPolicy, type PinPolicy } from '../policy.js';
-import { notifyViolation } from '../reports.js';
+import { assertPolicy, type PinPolicy } from '../policy/policy.js';
+import { notifyViolation } from '../reports/deliver.js';
 import { followSocket, hardenTlsOptions, verificationRecorder } from './handshake.js';
 
 /** The `createConnection` of {@link pinnedTlsOptions}' result, which `http2.connect` calls instead of `tls.connect`. */

@@ -4,7 +4,7 @@ import type { AgentOptions } from 'node:https';
 import type { ClientRequestArgs } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { CertpinError } from '../errors.js';
-import type { PinPolicy } from '../policy.js';
+import type { PinPolicy } from '../policy/policy.js';
 import { PinnedAgent } from './https.js';
 
 /**

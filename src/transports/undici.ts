@@ -3,9 +3,9 @@ import type { Agent, Dispatcher, EnvHttpProxyAgent, ProxyAgent, buildConnector }
 import tls, { createSecureContext, type ConnectionOptions, type SecureContext, type TLSSocket } from 'node:tls';
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { assertPolicy, type PinPolicy } from '../policy.js';
+import { assertPolicy, type PinPolicy } from '../policy/policy.js';
 import { followSocket, hardenTlsOptions, policyChangedError, verificationRecorder, VerifiedSessions } from './handshake.js';
-import { notifyViolation } from '../reports.js';
+import { notifyViolation } from '../reports/deliver.js';
 
 // undici (a CommonJS package) takes ~200 ms to load here: it is required on the first pinned
 // dispatcher, not when certpin is imported, so the CLI and users of the other transports never pay.

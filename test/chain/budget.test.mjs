@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { createPolicy } from 'certpin';
-import { certInfo, PATH_BUDGET, proveChain, TrustStore } from '../../build/src/chain.js';
+import { certInfo, PATH_BUDGET, proveChain, TrustStore } from '../../build/src/chain/prove.js';
 import { createCertificate } from '../../build/src/lib/x509.js';
 import { makePki } from '../support/pki.mjs';
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { X509Certificate } from 'node:crypto';
-import { certInfo, PATH_BUDGET, proveChain, TrustStore } from '../../build/src/chain.js';
+import { certInfo, PATH_BUDGET, proveChain, TrustStore } from '../../build/src/chain/prove.js';
 
 const limbo = JSON.parse(gunzipSync(readFileSync(new URL('../fixtures/limbo/limbo.json.gz', import.meta.url))).toString('utf8'));
 const cases = limbo.testcases.filter((c) => c.validation_kind === 'SERVER');

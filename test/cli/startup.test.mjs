@@ -53,7 +53,7 @@ describe('start-up loads only what the command needs', () => {
     const { code, modules, urls } = await loadedBy(['help', 'expiry']);
     assert.equal(code, 0);
     assert.ok(modules.includes('cli/commands/expiry.js'), modules.join('\n'));
-    for (const other of ['cli/commands/metrics.js', 'cli/commands/demo.js', 'cli/commands/collect.js', 'index.js', 'collector.js', 'transports/undici.js']) {
+    for (const other of ['cli/commands/metrics.js', 'cli/commands/demo.js', 'cli/commands/collect.js', 'index.js', 'reports/collector.js', 'transports/undici.js']) {
       assert.ok(!modules.includes(other), `${other} was loaded`);
     }
     assert.ok(!urls.some((u) => u.includes('/node_modules/undici/')), 'undici was loaded');

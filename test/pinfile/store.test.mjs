@@ -202,7 +202,7 @@ test('an edit that would make the file invalid is refused and nothing is written
 
 test('the shipped JSON Schema agrees with the validator on statuses, levels and pins', async () => {
   const schema = JSON.parse(await readFile(new URL('../../schema/pins.schema.json', import.meta.url), 'utf8'));
-  const { PIN_STATUSES } = await import('../../build/src/config.js');
+  const { PIN_STATUSES } = await import('../../build/src/policy/config.js');
   assert.deepEqual(schema.$defs.status.enum, [...PIN_STATUSES]);
   assert.deepEqual(schema.properties.settings.properties.pinLevel.enum, ['leaf', 'intermediate', 'root']);
   assert.ok(schema.$defs.host.properties.probeHost);

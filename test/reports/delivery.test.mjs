@@ -9,7 +9,7 @@ import { createServer as createNetServer } from 'node:net';
 import { createServer as createHttpsServer } from 'node:https';
 import { createPolicy, pinnedAgent, pinnedFetch, pinnedTlsOptions, startCollector, createCollector, VIOLATION_CHANNEL, isCertpinError } from 'certpin';
 import { REPORT_DELIVERY_CHANNEL } from 'certpin';
-import { configureReportDelivery } from '../../build/src/reports.js';
+import { configureReportDelivery } from '../../build/src/reports/deliver.js';
 import { makePki } from '../support/pki.mjs';
 import { startHttpsServer, startPlainTcpServer } from '../support/servers.mjs';
 import { lookupLoopback } from '../support/transport-fixtures.mjs';

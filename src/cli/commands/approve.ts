@@ -1,7 +1,7 @@
 import { approvePin, type PinEditResult } from '../../pinfile/edit.js';
 import { defineCommand, UsageError } from '../command.js';
 import { certpinCommand } from '../../lib/shell.js';
-import { parsePin } from '../../pin.js';
+import { parsePin } from '../../policy/pin.js';
 import { findHostKey, pinOf, statusOf } from '../../pinfile/store.js';
 import type { Output } from '../output.js';
 import { readConfigFile } from '../pinfile.js';

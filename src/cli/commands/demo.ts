@@ -19,7 +19,7 @@ Exit status: 0 when every step behaved as shown, 1 otherwise.`,
     // --json would break whatever parses it.
     if (json) throw new UsageError('demo is a walk-through for people; --json is not available');
     // Loaded on demand: the demo pulls in undici for its unpinned clients, which other commands never need.
-    const { runDemo } = await import('../../demo.js');
+    const { runDemo } = await import('../demo.js');
     const ok = await runDemo({
       heading: (text) => out.line(`\n${out.style.bold(out.style.cyan(`== ${text}`))}`),
       line: (text) => out.line(text),

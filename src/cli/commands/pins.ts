@@ -1,4 +1,4 @@
-import { inspect, type ChainEntry, type InspectResult } from '../../probe.js';
+import { inspect, type ChainEntry, type InspectResult } from '../../probe/inspect.js';
 import { defineCommand, UsageError } from '../command.js';
 import { NETWORK_OPTIONS, NETWORK_USAGE, networkOptions, parseTarget, STDIN_TARGET, targetPath } from '../net.js';
 import { inOrder, mapConcurrent, type Output } from '../output.js';

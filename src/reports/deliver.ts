@@ -1,10 +1,10 @@
 import type { ClientRequest, IncomingMessage, RequestOptions } from 'node:http';
 import { createRequire } from 'node:module';
-import type { CertInfo, TrustStore } from './chain.js';
-import type { HostRule } from './config.js';
-import type { CheckResult, PinPolicy } from './policy.js';
-import { deliveryChannel, violationChannel, type ViolationReason, type ViolationReport } from './channels.js';
-import { hardenTlsOptions, type ViolationContext } from './transports/handshake.js';
+import type { CertInfo, TrustStore } from '../chain/prove.js';
+import type { HostRule } from '../policy/config.js';
+import type { CheckResult, PinPolicy } from '../policy/policy.js';
+import { deliveryChannel, violationChannel, type ViolationReason, type ViolationReport } from '../channels.js';
+import { hardenTlsOptions, type ViolationContext } from '../transports/handshake.js';
 
 // node:http and node:https are loaded with the first report, not at import: the register hook imports
 // this module, and every process it starts would pay for the whole HTTP stack.

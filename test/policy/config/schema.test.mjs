@@ -8,12 +8,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addPin, initPins, loadPolicy } from 'certpin';
-import { makePki } from '../support/pki.mjs';
-import { startTlsServer } from '../support/servers.mjs';
+import { makePki } from '../../support/pki.mjs';
+import { startTlsServer } from '../../support/servers.mjs';
 import { validateSchema } from './json-schema.mjs';
 
-const SCHEMA = JSON.parse(readFileSync(new URL('../../schema/pins.schema.json', import.meta.url), 'utf8'));
-const POLICY_DOC = readFileSync(new URL('../../docs/policy.md', import.meta.url), 'utf8');
+const SCHEMA = JSON.parse(readFileSync(new URL('../../../schema/pins.schema.json', import.meta.url), 'utf8'));
+const POLICY_DOC = readFileSync(new URL('../../../docs/policy.md', import.meta.url), 'utf8');
 const pki = await makePki();
 const dir = mkdtempSync(join(tmpdir(), 'certpin-schema-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createPolicy, loadPolicy } from 'certpin';
-import { makePki } from '../support/pki.mjs';
+import { makePki } from '../../support/pki.mjs';
 
 const run = promisify(execFile);
 // The hook by its built file: the register harness's package links do not resolve on Node 24.
-const REGISTER = new URL('../../build/src/register.js', import.meta.url).href;
+const REGISTER = new URL('../../../build/src/register.js', import.meta.url).href;
 const pki = await makePki();
 const writePinFile = (path, document) => writeFileSync(path, JSON.stringify(document, null, 2));
 const dir = mkdtempSync(join(tmpdir(), 'certpin-expired-'));

@@ -1,6 +1,6 @@
 import { createHash, createPublicKey, KeyObject, X509Certificate } from 'node:crypto';
-import { CertpinError } from './errors.js';
-import { readCryptoObjects } from './pem.js';
+import { CertpinError } from '../errors.js';
+import { readCryptoObjects } from '../lib/pem.js';
 
 const PIN_PREFIX = 'sha256/';
 const BASE64 = /^[A-Za-z0-9+/]{43}=$/;

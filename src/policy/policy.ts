@@ -1,10 +1,10 @@
 import type { X509Certificate } from 'node:crypto';
-import { CertpinError, PinMismatchError, type PeerPin } from './errors.js';
-import { certInfo, proveChain, TrustStore, type CertInfo, type ProvenChain } from './chain.js';
+import { CertpinError, PinMismatchError, type PeerPin } from '../errors.js';
+import { certInfo, proveChain, TrustStore, type CertInfo, type ProvenChain } from '../chain/prove.js';
 import { normalizeHostname } from './hosts.js';
 import { showValue, validateConfig, warnExpiredPins, type HostRule, type PolicyConfig, type ValidatedConfig } from './config.js';
-import { didYouMean } from './lib/suggest.js';
-import type { ViolationReport } from './channels.js';
+import { didYouMean } from '../lib/suggest.js';
+import type { ViolationReport } from '../channels.js';
 
 /**
  * How a connection fared against the policy:

@@ -2,8 +2,8 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { appendFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { spkiPin } from './pin.js';
-import { formatName } from './pem.js';
+import { spkiPin } from '../policy/pin.js';
+import { formatName } from '../lib/pem.js';
 
 /**
  * `rfc7469`: HPKP-style reports, certpin's own included; `trustkit`: reports from TrustKit (iOS/macOS) apps.

@@ -4,8 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { createPolicy } from 'certpin';
-import { createCertificate } from '../build/src/lib/x509.js';
-import { makePki } from './support/pki.mjs';
+import { createCertificate } from '../../build/src/lib/x509.js';
+import { makePki } from '../support/pki.mjs';
 
 const pki = await makePki();
 const ecKey = () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;

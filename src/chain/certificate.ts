@@ -1,7 +1,7 @@
 // Reads the parts of an X.509 certificate that path validation needs and Node's X509Certificate does
 // not expose: exact validity instants, the raw names, and the extensions (RFC 5280 4.2) with their
 // criticality. Throws DerError on anything malformed; the chain prover treats that as "unusable".
-import { bytesOf, children, contentOf, decodeOid, DerError, readNode, type DerNode } from './der.js';
+import { bytesOf, children, contentOf, decodeOid, DerError, readNode, type DerNode } from '../lib/der.js';
 
 export const OID = {
   subjectKeyIdentifier: '2.5.29.14',

@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { spkiPin, parsePin } from 'certpin';
-import { createCsr } from '../build/src/lib/x509.js';
-import { chainPem, makePki } from './support/pki.mjs';
-import { startTlsServer } from './support/servers.mjs';
+import { createCsr } from '../../build/src/lib/x509.js';
+import { chainPem, makePki } from '../support/pki.mjs';
+import { startTlsServer } from '../support/servers.mjs';
 
 const pki = await makePki();
 const workDir = mkdtempSync(join(tmpdir(), 'certpin-pin-test-'));

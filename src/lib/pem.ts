@@ -1,6 +1,6 @@
 import { createPrivateKey, createPublicKey, KeyObject, X509Certificate } from 'node:crypto';
-import { CertpinError } from './errors.js';
-import { bytesOf, children, contentOf, decodeOid, DerError, readNode, type DerNode } from './lib/der.js';
+import { CertpinError } from '../errors.js';
+import { bytesOf, children, contentOf, decodeOid, DerError, readNode, type DerNode } from './der.js';
 
 /** One certificate, key or CSR read from PEM or DER. `spki` is the DER SubjectPublicKeyInfo. */
 export type CryptoObject =

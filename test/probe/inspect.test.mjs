@@ -9,11 +9,10 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { connect as tcpConnect } from 'node:net';
 import { inspect, spkiPin } from 'certpin';
-import { createCsr } from '../build/src/lib/x509.js';
-import { chainPem, makePki } from './support/pki.mjs';
-import { startPlainTcpServer, startTlsServer } from './support/servers.mjs';
-import { refusedIpv6Port, startIpv6TlsServer } from './support/cli.mjs';
-import { endpointOf, parseResolve } from '../build/src/probe.js';
+import { createCsr } from '../../build/src/lib/x509.js';
+import { chainPem, makePki } from '../support/pki.mjs';
+import { startPlainTcpServer, startTlsServer } from '../support/servers.mjs';
+import { refusedIpv6Port, startIpv6TlsServer } from '../support/cli.mjs';
 
 const pki = await makePki();
 const dir = mkdtempSync(join(tmpdir(), 'certpin-probe-test-'));
@@ -357,45 +356,5 @@ describe('inspect() with an address that never answers', { timeout: 30_000 }, ()
       code: 'ETIMEDOUT',
       message: /^no connection to api\.example\.test:\d+ \(127\.0\.0\.1\) within 500 ms \(ETIMEDOUT\)$/,
     });
-  });
-});
-
-describe('parseResolve and endpointOf', () => {
-  test('the forms curl reads', () => {
-    assert.deepEqual(parseResolve('*:443:[::1],127.0.0.1'), { host: '*', port: 443, address: '::1', addresses: ['::1', '127.0.0.1'] });
-    assert.deepEqual(parseResolve(' API.Example.com.:8443:10.0.0.5 '), { host: 'api.example.com', port: 8443, address: '10.0.0.5', addresses: ['10.0.0.5'] });
-    assert.deepEqual(parseResolve('[0:0::1]:443:::1').host, '::1');
-    const endpoint = endpointOf({ host: 'api.example.com', port: 443 }, { resolve: ['*:443:10.0.0.9', 'api.example.com:443:10.0.0.1,10.0.0.2', '*:8443:10.0.0.3'] });
-    assert.deepEqual([endpoint.address, endpoint.addresses], ['10.0.0.1', ['10.0.0.1', '10.0.0.2']]);
-    assert.deepEqual(endpointOf({ host: 'other.example', port: 443 }, { resolve: ['*:443:10.0.0.9', '*:443:10.0.0.8'] }).addresses, ['10.0.0.8']);
-    assert.deepEqual(endpointOf({ host: 'other.example', port: 80 }, { resolve: ['*:443:10.0.0.9'] }).addresses, ['other.example']);
-  });
-
-  test('malformed and unsupported forms are refused, quoting the entry and saying why', () => {
-    const cases = [
-      ['+api.example.com:443:10.0.0.1', /\+HOST form .*not supported.*drop the \+/],
-      ['-api.example.com:443', /-HOST:PORT form .*not supported/],
-      ['*.example.com:443:10.0.0.1', /only \* on its own stands for any host/],
-      ['api.example.com:443', /not HOST:PORT:ADDR/],
-      ['api.example.com:443:', /an empty address/],
-      ['api.example.com:443:10.0.0.1,', /an empty address/],
-      ['api.example.com:443:10.0.0.1,,10.0.0.2', /an empty address/],
-      ['api.example.com:0:10.0.0.1', /the port must be 1-65535, got "0"/],
-      ['api.example.com:http:10.0.0.1', /the port must be 1-65535/],
-      ['api.example.com:443:bogus', /"bogus" is not an IP address/],
-      ['api.example.com:443:[::1]:9', /"\[::1\]:9" is not an IP address/],
-      ['::1:443:10.0.0.1', /IPv6 host goes in brackets/],
-      ['fe80::1:443:10.0.0.1', /IPv6 host goes in brackets/],
-      ['[example.com]:443:10.0.0.1', /not an IPv6 address in brackets/],
-      ['bad host:443:10.0.0.1', /is not a host name or IP address/],
-    ];
-    for (const [text, why] of cases) {
-      assert.throws(() => parseResolve(text), (error) => {
-        assert.equal(error.code, 'ERR_CERTPIN_INVALID_INPUT', text);
-        assert.ok(error.message.startsWith(`bad --resolve ${JSON.stringify(text)}: `), error.message);
-        assert.match(error.message, why, text);
-        return true;
-      });
-    }
   });
 });

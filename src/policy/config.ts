@@ -1,8 +1,8 @@
-import { CertpinError } from './errors.js';
+import { CertpinError } from '../errors.js';
 import { parseHostPattern, normalizeHostname, HostIndex, type HostPattern } from './hosts.js';
 import { parsePin } from './pin.js';
-import { nearestName } from './lib/suggest.js';
-import type { ViolationReport } from './channels.js';
+import { nearestName } from '../lib/suggest.js';
+import type { ViolationReport } from '../channels.js';
 
 export const PIN_STATUSES = ['active', 'backup', 'pending_review', 'rejected', 'expired'] as const;
 /**

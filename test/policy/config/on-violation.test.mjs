@@ -3,9 +3,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPolicy, pinnedAgent } from 'certpin';
-import { makePki } from '../support/pki.mjs';
-import { startHttpsServer } from '../support/servers.mjs';
-import { httpsRequest, lookupLoopback } from '../support/transport-fixtures.mjs';
+import { makePki } from '../../support/pki.mjs';
+import { startHttpsServer } from '../../support/servers.mjs';
+import { httpsRequest, lookupLoopback } from '../../support/transport-fixtures.mjs';
 
 const pki = await makePki();
 const HOST = 'api.example.test';

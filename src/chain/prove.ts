@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import { X509Certificate, type KeyObject } from 'node:crypto';
-import { pinOfSpki, spkiOf } from './pin.js';
-import { formatName, readCertificates } from './pem.js';
-import { OID, parseCertificate, spkiBytes, type NameConstraints, type ParsedCertificate } from './lib/certificate.js';
-import { DerError } from './lib/der.js';
-import { constraintsProblem, looksLikeHostname, nameConstraintsViolation, type ComparisonBudget, type ConstrainedNames } from './lib/name-constraints.js';
+import { pinOfSpki, spkiOf } from '../policy/pin.js';
+import { formatName, readCertificates } from '../lib/pem.js';
+import { OID, parseCertificate, spkiBytes, type NameConstraints, type ParsedCertificate } from './certificate.js';
+import { DerError } from '../lib/der.js';
+import { constraintsProblem, looksLikeHostname, nameConstraintsViolation, type ComparisonBudget, type ConstrainedNames } from './name-constraints.js';
 
 /** A certificate with everything pinning needs, computed once per distinct certificate. */
 export interface CertInfo {

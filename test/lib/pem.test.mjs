@@ -1,11 +1,11 @@
-// Reading PEM (src/pem.ts): bundles in order, and bad input refused with ERR_CERTPIN_INVALID_INPUT in
+// Reading PEM (src/lib/pem.ts): bundles in order, and bad input refused with ERR_CERTPIN_INVALID_INPUT in
 // one pass over the text (issue 13 item 5: a lazy regex from every BEGIN line to its END rescanned the
 // rest of the text for each BEGIN without an END; 32k such lines took 5.8 s).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spkiPin } from 'certpin';
-import { readCertificates, readCryptoObjects } from '../build/src/pem.js';
-import { chainPem, makePki } from './support/pki.mjs';
+import { readCertificates, readCryptoObjects } from '../../build/src/lib/pem.js';
+import { chainPem, makePki } from '../support/pki.mjs';
 
 const pki = await makePki();
 

@@ -7,8 +7,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addPin, approvePin, initPins, readPinFile, rejectPin, rotatePins, updatePinFile } from 'certpin';
-import { makePki } from '../support/pki.mjs';
-import { startTlsServer } from '../support/servers.mjs';
+import { makePki } from '../../support/pki.mjs';
+import { startTlsServer } from '../../support/servers.mjs';
 
 const pki = await makePki();
 const HOST = 'api.example.test';

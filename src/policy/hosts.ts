@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
-import { CertpinError } from './errors.js';
+import { CertpinError } from '../errors.js';
 
 /**
  * A host pattern (docs/policy.md): `api.example.com` (exact), `*.example.com` (exactly one more label) or

@@ -8,8 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spkiPin } from 'certpin';
-import { createCertificate, createCsr } from '../build/src/lib/x509.js';
-import { independentPin, makePki, writePki } from './support/pki.mjs';
+import { createCertificate, createCsr } from '../../build/src/lib/x509.js';
+import { independentPin, makePki, writePki } from '../support/pki.mjs';
 
 const pki = await makePki();
 const dir = mkdtempSync(join(tmpdir(), 'certpin-x509-test-'));

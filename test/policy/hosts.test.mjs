@@ -2,8 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPolicy, normalizeHostname } from 'certpin';
-import { makePki } from './support/pki.mjs';
-import { HostIndex, parseHostPattern } from '../build/src/hosts.js';
+import { makePki } from '../support/pki.mjs';
+import { HostIndex, parseHostPattern } from '../../build/src/policy/hosts.js';
 
 function index(...patterns) {
   const idx = new HostIndex();

@@ -2,7 +2,7 @@
 import { test, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPolicy, PinMismatchError } from 'certpin';
-import { makePki } from './support/pki.mjs';
+import { makePki } from '../support/pki.mjs';
 
 const pki = await makePki();
 const chain = [pki.leaf.cert, pki.intermediate.cert];

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPolicy, lintPinFile, loadPolicy } from 'certpin';
-import { makePki } from '../support/pki.mjs';
+import { makePki } from '../../support/pki.mjs';
 
 const pki = await makePki();
 const dir = mkdtempSync(join(tmpdir(), 'certpin-values-'));

@@ -12,14 +12,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LookupFunction } from 'node:net';
 import { Agent, ProxyAgent, fetch as undiciFetch } from 'undici';
-import { createCertificate } from './lib/x509.js';
-import { createPolicy, type PinPolicy } from './policy.js';
-import { pinnedFetch } from './transports/undici.js';
-import { inspect } from './probe.js';
-import { spkiPin } from './pin.js';
-import { rotatePins } from './pinfile/rotate.js';
-import { approvePin } from './pinfile/edit.js';
-import { loadPolicy } from './pinfile/load.js';
+import { createCertificate } from '../lib/x509.js';
+import { createPolicy, type PinPolicy } from '../policy/policy.js';
+import { pinnedFetch } from '../transports/undici.js';
+import { inspect } from '../probe/inspect.js';
+import { spkiPin } from '../policy/pin.js';
+import { rotatePins } from '../pinfile/rotate.js';
+import { approvePin } from '../pinfile/edit.js';
+import { loadPolicy } from '../pinfile/load.js';
 import { setTimeout as delay } from 'node:timers/promises';
 
 export interface DemoOutput {
