@@ -1,8 +1,8 @@
 import { CertpinError } from '../errors.js';
-import { CONFIG_KEYS, findUnknownKeys, isAnnotation, validateConfig, type HostRule, type PolicyConfig } from '../policy/config.js';
+import { CONFIG_KEYS, findUnknownKeys, isAnnotation, validateConfig, type HostRule, type PinRecord, type PolicyConfig } from '../policy/config.js';
 import { HostIndex, parseHostPattern } from '../policy/hosts.js';
 import { parsePin } from '../policy/pin.js';
-import type { InspectResult } from '../probe/inspect.js';
+import type { ChainEntry, InspectResult } from '../probe/inspect.js';
 import { parsePinFile, readPinFileText } from '../pinfile/store.js';
 import { probeEntries, type ProbeEntriesOptions } from './round.js';
 
@@ -135,87 +135,244 @@ function coversName(rule: HostRule, name: string): boolean {
   return index.lookup(name.replace(/^\*\./, '')).length > 0;
 }
 
-function lintEntry(key: string, value: unknown, options: LintOptions, now: number): LintFinding[] {
-  const findings: LintFinding[] = [];
-  const add = (rule: LintRule, message: string, fix: string, severity: LintSeverity = 'warning') => findings.push({ host: key, rule, severity, message, fix });
-  const config = options.configPath ?? 'pins.json';
+/** Where an `expires` date stands: soon is within EXPIRES_SOON_DAYS, when the host is about to run unpinned. */
+type ExpiryPhase = 'past' | 'soon' | 'later';
+
+function expiryPhase(at: number, now: number): ExpiryPhase {
+  if (at < now) return 'past';
+  return at < now + EXPIRES_SOON_DAYS * DAY_MS ? 'soon' : 'later';
+}
+
+/** What the rules of one entry read, computed once from the entry and the lint options. @internal */
+export interface EntryContext {
+  readonly key: string;
+  readonly rule: HostRule;
+  /** The pin file's path, as the fixes quote it. */
+  readonly configPath: string;
+  readonly now: number;
+  readonly maxExpiresDays: number;
+  /** When the pins expire, and how that date stands against `now`; undefined without `expires`. */
+  readonly expiry: { readonly at: number; readonly phase: ExpiryPhase } | undefined;
+  /** The fix that pins an offline backup key for this entry. */
+  readonly keygenCommand: string;
+  /** What the entry's live probe found, when `live` was given and probed it. */
+  readonly live: InspectResult | undefined;
+  /** The live chain, only when the probe proved one: an unproven chain says nothing about the pins. */
+  readonly liveChain: readonly ChainEntry[] | undefined;
+  readonly holdsBackup: boolean;
+}
+
+/** A finding of a rule, before the entry's key, rule id and severity are added. @internal */
+export interface RuleProblem {
+  readonly message: string;
+  readonly fix: string;
+}
+
+/** One rule on a valid entry: `check` returns a problem per thing it finds wrong, none when the entry passes. @internal */
+export interface EntryRule {
+  readonly id: LintRule;
+  readonly severity: LintSeverity;
+  check(entry: EntryContext): RuleProblem[];
+}
+
+/** The context of an entry whose fields validated (as `validateConfig` returned its rule). @internal */
+export function entryContext(rule: HostRule, options: LintOptions, now: number): EntryContext {
+  const configPath = options.configPath ?? 'pins.json';
+  const live = options.live?.get(rule.key) ?? undefined;
+  return {
+    key: rule.key,
+    rule,
+    configPath,
+    now,
+    maxExpiresDays: options.maxExpiresDays ?? 366,
+    expiry: rule.expiresAt === undefined ? undefined : { at: rule.expiresAt, phase: expiryPhase(rule.expiresAt, now) },
+    keygenCommand: `certpin keygen --type ec-p256 --out backup.key --config ${configPath} --host ${rule.key}`,
+    live,
+    liveChain: live?.trusted ? live.chain : undefined,
+    holdsBackup: rule.pins.some((p) => p.status === 'backup'),
+  };
+}
+
+/** A suggested `expires`, half a year ahead. */
+const suggestedExpiry = (now: number): string => isoDate(now + 180 * DAY_MS);
+
+/**
+ * The rules on a valid entry, in the order their findings are listed. The four backup rules exclude
+ * each other (each names the first thing to fix), and so do the two live rules and the three expiry rules.
+ * @internal
+ */
+export const ENTRY_RULES: readonly EntryRule[] = [
+  {
+    id: 'no-trusted-pin',
+    severity: 'warning',
+    check: ({ key, rule, configPath, keygenCommand }) => {
+      // Only pending_review, rejected or expired pins (or none): nothing can match.
+      if (rule.trustedPins.length > 0) return [];
+      const effect = rule.enforce
+        ? `every connection to ${key} is refused (unless another entry covering it has trusted pins)`
+        : `no connection to ${key} can match, and as a report-only host it goes ahead anyway: it runs unpinned`;
+      const untrusted = rule.pins.length === 0 ? 'no pins' : `only ${[...new Set(rule.pins.map((p) => p.status))].join('/')} pins`;
+      return [{
+        message: `${key} has ${untrusted}, none of them trusted (only active and backup are): ${effect}`,
+        fix: `approve the pin the server uses (\`certpin approve ${key} PIN --config ${configPath}\`) and pin a backup key: ${keygenCommand}`,
+      }];
+    },
+  },
+  {
+    id: 'too-few-pins',
+    severity: 'warning',
+    check: ({ key, rule, keygenCommand }) => rule.trustedPins.length !== 1 ? [] : [{
+      message: `${key} has only one trusted pin; one key change (a renewal with a new key, a new CA, a compromise) locks clients out`,
+      fix: `generate an offline backup key and pin it: ${keygenCommand}`,
+    }],
+  },
+  {
+    id: 'no-pin-outside-chain',
+    severity: 'warning',
+    check: ({ key, rule, liveChain, keygenCommand }) => {
+      if (rule.trustedPins.length < 2 || liveChain === undefined) return [];
+      const inChain = new Set(liveChain.map((e) => e.pin));
+      return !rule.trustedPins.every((pin) => inChain.has(pin)) ? [] : [{
+        message: `every trusted pin of ${key} is in its live chain: if those keys change or leak, no pin is left to fall back on`,
+        fix: `add a pin for a key the live chain does not use: ${keygenCommand}`,
+      }];
+    },
+  },
+  {
+    id: 'no-backup',
+    severity: 'warning',
+    // With a live chain, no-pin-outside-chain asks the real question: is some trusted pin off the chain.
+    check: ({ key, rule, liveChain, holdsBackup, keygenCommand }) => rule.trustedPins.length < 2 || liveChain !== undefined || holdsBackup ? [] : [{
+      message: `${key} has no "backup" pin: nothing to fall back on when the pinned keys change or leak`,
+      fix: `generate an offline backup key and pin it: ${keygenCommand}`,
+    }],
+  },
+  {
+    id: 'live-probe-failed',
+    severity: 'warning',
+    check: ({ key, live }) => live === undefined || live.trusted ? [] : [{
+      message: `${key}: ${live.target}: ${live.error ?? 'the chain did not pass validation'}`,
+      fix: `check that ${live.target} is reachable and valid (\`certpin pins ${live.target}\`), or pass --ca/--resolve`,
+    }],
+  },
+  {
+    id: 'live-mismatch',
+    severity: 'warning',
+    check: ({ key, rule, live, liveChain }) => liveChain === undefined || liveChain.some((e) => rule.trustedPins.includes(e.pin)) ? [] : [{
+      message: `no trusted pin of ${key} is in its live chain: pinned clients fail against it now`,
+      fix: `pin a key of the live chain (\`certpin pins ${live?.target ?? key}\`) or redeploy the pinned one`,
+    }],
+  },
+  {
+    id: 'report-only',
+    severity: 'info',
+    check: ({ key, rule }) => {
+      if (rule.enforce) return [];
+      const sink = rule.reportUri === undefined ? 'only to onViolation and the certpin:violation channel (no reportUri)' : `to ${rule.reportUri}`;
+      return [{
+        message: `${key} is report-only ("enforce": false): a connection whose verified chain carries none of its pins still goes ahead, so the host runs unpinned; violations are reported ${sink}`,
+        fix: `set "enforce": true (or remove it) once the reports show no violations`,
+      }];
+    },
+  },
+  {
+    id: 'expires-past',
+    severity: 'warning',
+    check: ({ key, expiry, now }) => expiry?.phase !== 'past' ? [] : [{
+      message: `the pins of ${key} expired on ${isoDate(expiry.at)}: they are no longer enforced and every connection runs unpinned`,
+      fix: `check the pins, then move "expires" forward (at most a year, e.g. "${suggestedExpiry(now)}")`,
+    }],
+  },
+  {
+    id: 'expires-soon',
+    severity: 'info',
+    check: ({ key, expiry, now }) => {
+      if (expiry?.phase !== 'soon') return [];
+      const days = Math.floor((expiry.at - now) / DAY_MS);
+      const within = days === 0 ? 'less than a day' : `${days} day${days === 1 ? '' : 's'}`;
+      return [{
+        message: `the pins of ${key} expire on ${isoDate(expiry.at)}, in ${within}: after that the host runs unpinned`,
+        fix: `check the pins, then move "expires" forward (e.g. "${suggestedExpiry(now)}")`,
+      }];
+    },
+  },
+  {
+    id: 'expires-far',
+    severity: 'warning',
+    check: ({ key, expiry, now, maxExpiresDays }) => expiry?.phase !== 'later' || expiry.at <= now + maxExpiresDays * DAY_MS ? [] : [{
+      message: `the pins of ${key} expire on ${isoDate(expiry.at)}, more than ${maxExpiresDays} days away: clients that cannot be updated stay pinned that long`,
+      fix: `set "expires" within a year, e.g. "${suggestedExpiry(now)}", and extend it as you rotate`,
+    }],
+  },
+  {
+    id: 'leaf-pin',
+    severity: 'warning',
+    check: ({ key, rule, liveChain, holdsBackup }) => {
+      if (holdsBackup) return [];
+      const leafRole = new Set(liveChain?.filter((e) => e.role === 'leaf').map((e) => e.pin));
+      const isLeafKey = (record: PinRecord): boolean => {
+        const named = subjectNamesAHost(record.subject);
+        return leafRole.has(record.pin) || (named !== undefined && coversName(rule, named));
+      };
+      return rule.pins.filter((record) => (record.status === 'active' || record.status === 'backup') && isLeafKey(record)).map((record) => ({
+        message: `${key} pins the server's own certificate key ${record.pin}${typeof record.subject === 'string' ? ` (${record.subject})` : ''}, and no backup key is held for it: a server you do not run can change that key at any renewal`,
+        fix: `pin its issuing CA instead (settings.pinLevel "intermediate", then \`certpin init ${key}\`), or add a backup key if you run the server`,
+      }));
+    },
+  },
+  {
+    id: 'public-suffix',
+    severity: 'warning',
+    check: ({ key, rule }) => {
+      const { base, kind, text } = rule.pattern;
+      if (!isPublicSuffix(base) || (kind === 'exact' && !rule.includeSubdomains)) return [];
+      return [{
+        message: `${key}: ${kind === 'exact' ? 'includeSubdomains' : `the pattern ${text}`} covers every site under the public suffix "${base}", most of them not yours`,
+        fix: `pin the domains you mean, e.g. "**.example.${base}", and drop ${kind === 'exact' ? 'includeSubdomains' : 'the wildcard'}`,
+      }];
+    },
+  },
+];
+
+/**
+ * Reads an entry as the policy would: each pin that does not parse is a malformed-pin finding (and
+ * left out), and a field that does not validate an invalid-entry one. `rule` is what the ENTRY_RULES
+ * check, absent when the entry cannot be read.
+ */
+function readEntry(key: string, value: unknown): { findings: LintFinding[]; rule?: HostRule } {
+  const invalidEntry = (message: string, fix: string): LintFinding => ({ host: key, rule: 'invalid-entry', severity: 'warning', message, fix });
   if (!isObject(value) || !Array.isArray(value.pins)) {
-    add('invalid-entry', `${key}: expected an object with a "pins" array`, `give ${key} a "pins" array of sha256/ pins, or remove the entry`);
-    return findings;
+    return { findings: [invalidEntry(`${key}: expected an object with a "pins" array`, `give ${key} a "pins" array of sha256/ pins, or remove the entry`)] };
   }
-  const wellFormed: unknown[] = [];
-  value.pins.forEach((entry, i) => {
-    const text = typeof entry === 'string' ? entry : isObject(entry) ? entry.pin : entry;
+  const findings: LintFinding[] = [];
+  const wellFormed = value.pins.filter((entry, i) => {
     try {
-      parsePin(text as string);
-      wellFormed.push(entry);
+      parsePin((typeof entry === 'string' ? entry : isObject(entry) ? entry.pin : entry) as string);
+      return true;
     } catch (error) {
-      add('malformed-pin', `${key}: pins[${i}]: ${(error as Error).message}`, `replace it with the sha256/ pin of the key (\`certpin pins HOST|FILE\` prints it), or remove it`);
+      findings.push({
+        host: key, rule: 'malformed-pin', severity: 'warning', message: `${key}: pins[${i}]: ${(error as Error).message}`,
+        fix: 'replace it with the sha256/ pin of the key (`certpin pins HOST|FILE` prints it), or remove it',
+      });
+      return false;
     }
   });
-  let rule: HostRule;
   try {
-    [rule] = validateConfig({ hosts: { [key]: { ...value, pins: wellFormed } } }).rules as [HostRule];
+    const [rule] = validateConfig({ hosts: { [key]: { ...value, pins: wellFormed } } }).rules as [HostRule];
+    return { findings, rule };
   } catch (error) {
-    add('invalid-entry', (error as Error).message.replace(/^hosts\[("[^"]*")\]/, (_m, k: string) => JSON.parse(k) as string), `correct the field named above (see the pin file schema)`);
-    return findings;
+    const message = (error as Error).message.replace(/^hosts\[("[^"]*")\]/, (_m, k: string) => JSON.parse(k) as string);
+    findings.push(invalidEntry(message, 'correct the field named above (see the pin file schema)'));
+    return { findings };
   }
-  const keygen = `certpin keygen --type ec-p256 --out backup.key --config ${config} --host ${key}`;
-  const live = options.live?.get(key);
-  const liveChain = live?.trusted ? live.chain : undefined;
-  const trusted = rule.trustedPins;
-  if (trusted.length === 0) {
-    // Only pending_review, rejected or expired pins (or none): nothing can match.
-    const effect = rule.enforce
-      ? `every connection to ${key} is refused (unless another entry covering it has trusted pins)`
-      : `no connection to ${key} can match, and as a report-only host it goes ahead anyway: it runs unpinned`;
-    const untrusted = rule.pins.length === 0 ? 'no pins' : `only ${[...new Set(rule.pins.map((p) => p.status))].join('/')} pins`;
-    add('no-trusted-pin', `${key} has ${untrusted}, none of them trusted (only active and backup are): ${effect}`, `approve the pin the server uses (\`certpin approve ${key} PIN --config ${config}\`) and pin a backup key: ${keygen}`);
-  } else if (trusted.length < 2) {
-    add('too-few-pins', `${key} has ${trusted.length === 0 ? 'no trusted pin' : 'only one trusted pin'}; one key change (a renewal with a new key, a new CA, a compromise) locks clients out`, `generate an offline backup key and pin it: ${keygen}`);
-  } else if (liveChain) {
-    const inChain = new Set(liveChain.map((e) => e.pin));
-    if (trusted.every((pin) => inChain.has(pin))) {
-      add('no-pin-outside-chain', `every trusted pin of ${key} is in its live chain: if those keys change or leak, no pin is left to fall back on`, `add a pin for a key the live chain does not use: ${keygen}`);
-    }
-  } else if (!rule.pins.some((p) => p.status === 'backup')) {
-    add('no-backup', `${key} has no "backup" pin: nothing to fall back on when the pinned keys change or leak`, `generate an offline backup key and pin it: ${keygen}`);
-  }
-  if (live && !live.trusted) {
-    add('live-probe-failed', `${key}: ${live.target}: ${live.error ?? 'the chain did not pass validation'}`, `check that ${live.target} is reachable and valid (\`certpin pins ${live.target}\`), or pass --ca/--resolve`);
-  } else if (liveChain && !liveChain.some((e) => trusted.includes(e.pin))) {
-    add('live-mismatch', `no trusted pin of ${key} is in its live chain: pinned clients fail against it now`, `pin a key of the live chain (\`certpin pins ${live?.target ?? key}\`) or redeploy the pinned one`);
-  }
-  if (!rule.enforce) {
-    const sink = rule.reportUri === undefined ? 'only to onViolation and the certpin:violation channel (no reportUri)' : `to ${rule.reportUri}`;
-    add('report-only', `${key} is report-only ("enforce": false): a connection whose verified chain carries none of its pins still goes ahead, so the host runs unpinned; violations are reported ${sink}`, `set "enforce": true (or remove it) once the reports show no violations`, 'info');
-  }
-  if (rule.expiresAt !== undefined) {
-    const maxDays = options.maxExpiresDays ?? 366;
-    if (rule.expiresAt < now) {
-      add('expires-past', `the pins of ${key} expired on ${isoDate(rule.expiresAt)}: they are no longer enforced and every connection runs unpinned`, `check the pins, then move "expires" forward (at most a year, e.g. "${isoDate(now + 180 * DAY_MS)}")`);
-    } else if (rule.expiresAt < now + EXPIRES_SOON_DAYS * DAY_MS) {
-      const days = Math.floor((rule.expiresAt - now) / DAY_MS);
-      add('expires-soon', `the pins of ${key} expire on ${isoDate(rule.expiresAt)}, in ${days === 0 ? 'less than a day' : `${days} day${days === 1 ? '' : 's'}`}: after that the host runs unpinned`, `check the pins, then move "expires" forward (e.g. "${isoDate(now + 180 * DAY_MS)}")`, 'info');
-    } else if (rule.expiresAt > now + maxDays * DAY_MS) {
-      add('expires-far', `the pins of ${key} expire on ${isoDate(rule.expiresAt)}, more than ${maxDays} days away: clients that cannot be updated stay pinned that long`, `set "expires" within a year, e.g. "${isoDate(now + 180 * DAY_MS)}", and extend it as you rotate`);
-    }
-  }
-  const holdsBackup = rule.pins.some((p) => p.status === 'backup');
-  if (!holdsBackup) {
-    const leafRole = new Set(liveChain?.filter((e) => e.role === 'leaf').map((e) => e.pin));
-    for (const record of rule.pins) {
-      if (record.status !== 'active' && record.status !== 'backup') continue;
-      const named = subjectNamesAHost(record.subject);
-      if (leafRole.has(record.pin) || (named !== undefined && coversName(rule, named))) {
-        add('leaf-pin', `${key} pins the server's own certificate key ${record.pin}${typeof record.subject === 'string' ? ` (${record.subject})` : ''}, and no backup key is held for it: a server you do not run can change that key at any renewal`, `pin its issuing CA instead (settings.pinLevel "intermediate", then \`certpin init ${key}\`), or add a backup key if you run the server`);
-      }
-    }
-  }
-  const base = rule.pattern.base;
-  if (isPublicSuffix(base) && (rule.pattern.kind !== 'exact' || rule.includeSubdomains)) {
-    const what = rule.pattern.kind === 'exact' ? 'includeSubdomains' : `the pattern ${rule.pattern.text}`;
-    add('public-suffix', `${key}: ${what} covers every site under the public suffix "${base}", most of them not yours`, `pin the domains you mean, e.g. "**.example.${base}", and drop ${rule.pattern.kind === 'exact' ? 'includeSubdomains' : 'the wildcard'}`);
+}
+
+function lintEntry(key: string, value: unknown, options: LintOptions, now: number): LintFinding[] {
+  const { findings, rule } = readEntry(key, value);
+  if (rule === undefined) return findings;
+  const entry = entryContext(rule, options, now);
+  for (const { id, severity, check } of ENTRY_RULES) {
+    for (const { message, fix } of check(entry)) findings.push({ host: key, rule: id, severity, message, fix });
   }
   return findings;
 }
