@@ -115,25 +115,28 @@ export function pinFileConfig(fullPath: string, text: string, label: string = fu
   warnExpiredPins(validated, label);
   // The trust store is the caller's or the file's `caFile`: a `ca` field in the file is not part of its format.
   const { ca: _notPartOfTheFormat, ...config } = document as PolicyConfig;
-  const caFile = config.settings?.caFile;
-  if (caFile === undefined) {
-    return { text, config: callerCa === undefined ? config : { ...config, ca: callerCa }, validated, caFileBytes: undefined, fingerprint: fingerprintOf(text) };
-  }
+  const caFileBytes = readCaFile(fullPath, label, config.settings?.caFile, callerCa);
+  const ca = caFileBytes ?? callerCa;
+  return { text, config: ca === undefined ? config : { ...config, ca }, validated, caFileBytes, fingerprint: fingerprintOf(text, caFileBytes) };
+}
+
+/** The bundle `settings.caFile` names, resolved from the pin file's folder; undefined when it names none. */
+function readCaFile(pinFilePath: string, label: string, caFile: unknown, callerCa: CaInput | undefined): Buffer | undefined {
+  if (caFile === undefined) return undefined;
   if (typeof caFile !== 'string' || caFile === '') {
     throw new CertpinError('ERR_CERTPIN_INVALID_CONFIG', `${label}: settings.caFile: expected the path of a PEM bundle, got ${JSON.stringify(caFile)}`);
   }
   if (callerCa !== undefined) {
     throw new CertpinError('ERR_CERTPIN_INVALID_CONFIG', `${label}: settings.caFile names a trust store and so does the ca option: give only one of them`);
   }
-  const caPath = resolve(dirname(fullPath), caFile);
-  let ca: Buffer;
+  const caPath = resolve(dirname(pinFilePath), caFile);
   try {
-    ca = readFileSync(caPath);
+    const ca = readFileSync(caPath);
     if (readCertificates(ca, caPath).length === 0) throw new Error('it holds no certificate');
+    return ca;
   } catch (error) {
     throw new CertpinError('ERR_CERTPIN_INVALID_CONFIG', `${label}: settings.caFile: cannot use ${caPath}: ${(error as Error).message}`, { cause: error });
   }
-  return { text, config: { ...config, ca }, validated, caFileBytes: ca, fingerprint: fingerprintOf(text, ca) };
 }
 
 /**
@@ -158,59 +161,91 @@ export function pinFileConfig(fullPath: string, text: string, label: string = fu
  * ```
  */
 export async function loadPolicy(path: string, options: LoadPolicyOptions = {}): Promise<PinFilePolicy> {
-  if (typeof path !== 'string' || path === '') throw new TypeError('loadPolicy expects the path of a pin file');
-  if (options.onError !== undefined && typeof options.onError !== 'function') throw new TypeError('onError must be a function');
-  checkDelay(options.debounceMs, 'debounceMs');
-  checkDelay(options.maxWaitMs, 'maxWaitMs');
+  checkLoadPolicyArguments(path, options);
   const fullPath = resolve(path);
+  const configOf = (text: string): PinFileConfig => pinFileConfig(fullPath, text, path, options.ca);
+  const readConfig = async (): Promise<PinFileConfig> => configOf(await readPinFileText(fullPath));
   const policyOptions: PolicyOptions = options.onViolation === undefined ? {} : { onViolation: options.onViolation };
-  const read = (text: string): PinFileConfig => pinFileConfig(fullPath, text, path, options.ca);
-
-  // Watch before the first read, so a change between the two is not missed.
-  let follower: PinFileFollower | undefined;
   let policy: PinFilePolicy | undefined;
+  // Watch before the first read, so a change between the two is not missed. The follower applies
+  // nothing before start(), so never before the policy exists.
+  const follower = options.watch === true && options.signal?.aborted !== true
+    ? followPinFileInto(() => policy!, fullPath, path, configOf, options)
+    : undefined;
   let initial: PinFileConfig;
-  if (options.watch === true && options.signal?.aborted !== true) {
-    follower = followPinFile({
-      path: fullPath,
-      reportedPath: path,
-      prepare: (text) => {
-        const next = read(text);
-        return {
-          fingerprint: next.fingerprint,
-          apply: () => {
-            policy!.update(next.config); // the follower starts once the policy exists
-            return policy!.version;
-          },
-        };
-      },
-      onError: options.onError,
-      warningDetail: 'The last valid pin file stays in force.',
-      debounceMs: options.debounceMs,
-      maxWaitMs: options.maxWaitMs,
-    });
-  }
-
   try {
-    initial = read(await readPinFileText(fullPath));
+    initial = await readConfig();
     policy = new PinFilePolicy(path, initial.config, policyOptions);
   } catch (error) {
     follower?.close();
     throw error;
   }
-  follower?.start(initial.fingerprint);
-  const close = (): void => follower?.close();
-  options.signal?.addEventListener('abort', close, { once: true });
-  const reloadNow = follower === undefined ? oneShotReload(fullPath, read, policy, initial.fingerprint) : () => follower.check();
-  policy.attach(close, reloadNow);
+  attachFile(policy, initial.fingerprint, follower, readConfig, options.signal);
   return policy;
 }
 
+function checkLoadPolicyArguments(path: unknown, options: LoadPolicyOptions): void {
+  if (typeof path !== 'string' || path === '') throw new TypeError('loadPolicy expects the path of a pin file');
+  if (options.onError !== undefined && typeof options.onError !== 'function') throw new TypeError('onError must be a function');
+  checkDelay(options.debounceMs, 'debounceMs');
+  checkDelay(options.maxWaitMs, 'maxWaitMs');
+}
+
+/** A follower of the pin file that applies each valid change to the policy `policyInForce` returns. */
+function followPinFileInto(
+  policyInForce: () => PinFilePolicy,
+  fullPath: string,
+  path: string,
+  configOf: (text: string) => PinFileConfig,
+  options: LoadPolicyOptions,
+): PinFileFollower {
+  return followPinFile({
+    path: fullPath,
+    reportedPath: path,
+    prepare: (text) => {
+      const next = configOf(text);
+      return {
+        fingerprint: next.fingerprint,
+        apply: () => {
+          const policy = policyInForce();
+          policy.update(next.config);
+          return policy.version;
+        },
+      };
+    },
+    onError: options.onError,
+    warningDetail: 'The last valid pin file stays in force.',
+    debounceMs: options.debounceMs,
+    maxWaitMs: options.maxWaitMs,
+  });
+}
+
+/**
+ * Gives the policy its `close()` and `reload()`: the follower's, started from the file in force
+ * (`fingerprint`), or without one, a read on demand.
+ */
+function attachFile(
+  policy: PinFilePolicy,
+  fingerprint: string,
+  follower: PinFileFollower | undefined,
+  readConfig: () => Promise<PinFileConfig>,
+  signal: AbortSignal | undefined,
+): void {
+  const close = (): void => follower?.close();
+  if (follower === undefined) {
+    policy.attach(close, oneShotReload(policy, fingerprint, readConfig));
+  } else {
+    follower.start(fingerprint);
+    policy.attach(close, () => follower.check());
+  }
+  signal?.addEventListener('abort', close, { once: true });
+}
+
 /** `reload()` of a policy that does not watch its file: read, compare, apply. */
-function oneShotReload(fullPath: string, read: (text: string) => PinFileConfig, policy: PinPolicy, fingerprint: string): () => Promise<boolean> {
+function oneShotReload(policy: PinPolicy, fingerprint: string, readConfig: () => Promise<PinFileConfig>): () => Promise<boolean> {
   let applied = fingerprint;
   return async () => {
-    const next = read(await readPinFileText(fullPath));
+    const next = await readConfig();
     if (next.fingerprint === applied) return false;
     policy.update(next.config);
     applied = next.fingerprint;
