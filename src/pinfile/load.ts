@@ -238,7 +238,10 @@ function attachFile(
     follower.start(fingerprint);
     policy.attach(close, () => follower.check());
   }
-  signal?.addEventListener('abort', close, { once: true });
+  // A signal aborted while the first read was in progress has already fired: a listener added now
+  // would never run, and the file would be followed after all.
+  if (signal?.aborted === true) close();
+  else signal?.addEventListener('abort', close, { once: true });
 }
 
 /** `reload()` of a policy that does not watch its file: read, compare, apply. */

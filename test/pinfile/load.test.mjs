@@ -142,13 +142,19 @@ test('close() and an aborted signal stop watching', async (t) => {
   const closed = await loadPolicy(path, { watch: true, ca: pki.root.pem, debounceMs: 10 });
   const controller = new AbortController();
   const aborted = await loadPolicy(path, { watch: true, ca: pki.root.pem, debounceMs: 10, signal: controller.signal });
+  // Aborted while the first read is still in progress: the listener added after it would never run.
+  const early = new AbortController();
+  const abortedEarly = loadPolicy(path, { watch: true, ca: pki.root.pem, debounceMs: 10, signal: early.signal });
+  early.abort();
+  const abortedWhileLoading = await abortedEarly;
   const watching = await loadPolicy(path, { watch: true, ca: pki.root.pem, debounceMs: 10 });
   t.after(() => watching.close());
   const unwatched = await loadPolicy(path, { ca: pki.root.pem });
   closed.close();
   closed.close();
   controller.abort();
-  const versions = [closed, aborted, unwatched].map((policy) => policy.version);
+  const stopped = [closed, aborted, abortedWhileLoading, unwatched];
+  const versions = stopped.map((policy) => policy.version);
   await approvePin(path, HOST, pki.intermediate2.pin);
   await until(() => watching.check(HOST, otherChain).ok, 'the watching policy to follow');
   // A second change, written only after the watching policy applied the first: a policy still
@@ -156,8 +162,8 @@ test('close() and an aborted signal stop watching', async (t) => {
   const followed = watching.version;
   await rejectPin(path, HOST, pki.intermediate.pin);
   await until(() => watching.version > followed, 'the watching policy to follow the second change');
-  assert.deepEqual([closed, aborted, unwatched].map((policy) => policy.version), versions);
-  for (const policy of [closed, aborted, unwatched]) assert.equal(policy.check(HOST, otherChain).outcome, 'mismatch');
+  assert.deepEqual(stopped.map((policy) => policy.version), versions);
+  for (const policy of stopped) assert.equal(policy.check(HOST, otherChain).outcome, 'mismatch');
   assert.equal(await unwatched.reload(), true, 'reload() applies the file on demand');
   assert.equal(unwatched.check(HOST, otherChain).outcome, 'pinned');
 });
