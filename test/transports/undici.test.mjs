@@ -1,7 +1,7 @@
 // pinnedDispatcher and pinnedFetch against real loopback servers.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Agent, request } from 'undici';
+import { Agent, Dispatcher, request } from 'undici';
 import { createPolicy, pinnedDispatcher, pinnedFetch } from 'certpin';
 import { makePki } from '../support/pki.mjs';
 import { startHttpsServer } from '../support/servers.mjs';
@@ -58,6 +58,23 @@ test('pinnedDispatcher with undici.request: zero bytes on rejection, and init.di
   const unpinned = closeAfter(t, new Agent({ connect: { ca: [pki.rogueRoot.pem] } }));
   const sneaky = await fetch(`https://localhost:${rogue.port}/`, { ...postInit, dispatcher: unpinned }).then(() => null, (e) => e);
   assert.equal(causeCode(sneaky), 'ERR_CERTPIN_MISMATCH');
+  assert.equal(rogue.bytesReceived(), 0);
+});
+
+test('a pinned dispatcher is an undici Dispatcher: instanceof holds, and its own request() and compose() keep the check', T, async (t) => {
+  const { good, rogue } = await servers(t);
+  const policy = createPolicy(await pinConfig());
+  const dispatcher = closeAfter(t, pinnedDispatcher(policy));
+  assert.ok(dispatcher instanceof Dispatcher);
+  assert.ok(closeAfter(t, pinnedDispatcher(policy, { proxy: 'http://127.0.0.1:9' })) instanceof Dispatcher);
+  const ok = await dispatcher.request({ origin: `https://localhost:${good.port}`, path: '/', method: 'GET' });
+  assert.equal(ok.statusCode, 200);
+  await ok.body.text();
+  const seen = [];
+  const composed = dispatcher.compose((dispatch) => (options, handler) => { seen.push(options.origin); return dispatch(options, handler); });
+  const error = await request(`https://localhost:${rogue.port}/`, { dispatcher: composed, ...postInit }).then(() => null, (e) => e);
+  assert.equal(error?.code, 'ERR_CERTPIN_MISMATCH');
+  assert.equal(seen.length, 1, 'the interceptor ran');
   assert.equal(rogue.bytesReceived(), 0);
 });
 
