@@ -30,6 +30,8 @@ export type { InspectResult, InspectOptions, ChainEntry, ChainRole } from './pro
 export { checkExpiry, judgeExpiry, worstExpiryStatus, EXPIRY_EXIT_CODES } from './ops/expiry.js';
 export { describeExpiry, formatNagiosExpiry } from './ops/expiry.js';
 export type { ExpiryResult, ExpiryStatus, ExpiryThresholds, CheckExpiryOptions } from './ops/expiry.js';
+export { verifyPins } from './ops/verify.js';
+export type { VerifyResult, VerifyOutcome, VerifyOptions } from './ops/verify.js';
 export { createBackupKey, KEY_TYPES } from './ops/keygen.js';
 export { defaultPublicKeyPath } from './ops/keygen.js';
 export type { BackupKey, BackupKeyOptions, KeyType } from './ops/keygen.js';
