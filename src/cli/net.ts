@@ -1,19 +1,20 @@
 /**
  * The network options every command that connects accepts (docs/cli.md): `--ca FILE`, `--resolve
- * HOST:PORT:ADDR[,ADDR]…` (repeatable, curl's syntax and matching: see endpointOf), `--servername
+ * HOST:PORT:ADDR[,ADDR]…` (repeatable, curl's syntax and matching: the `resolve` option of inspect()), `--servername
  * NAME`, `--timeout MS`, and TARGET parsing. Spread
  * {@link NETWORK_OPTIONS} into a command's `options` and call {@link networkOptions} on its values.
  */
 import { fstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InspectOptions } from '../probe/inspect.js';
 import { CertpinError } from '../errors.js';
 import { readCertificates } from '../lib/pem.js';
-import { endpointOf, parseResolve, parseTarget, type Endpoint, type Target } from '../probe/target.js';
+import { parseResolve, parseTarget } from '../probe/target.js';
 import { UsageError } from './command.js';
 
-export { parseTarget, endpointOf, type Endpoint, type Target };
+export { parseTarget };
 
 export const NETWORK_OPTIONS = {
   ca: { type: 'string' },
@@ -91,6 +92,11 @@ export function parseServerTarget(text: string): { host: string; port: number; p
   const target = parseTarget(text);
   if (target.kind === 'file') throw new UsageError(`${JSON.stringify(text)} is a file; this command needs a server (host, host:port, [v6]:port or https:// URL)`);
   return target;
+}
+
+/** A server as the commands print it: `host:port`, an IPv6 host in brackets. */
+export function formatHostPort(host: string, port: number): string {
+  return `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
 }
 
 /** `-` as a TARGET: a file read from standard input (a certificate piped from openssl, say). */

@@ -192,7 +192,25 @@ export function readCryptoObjects(input: string | Uint8Array, what = 'the input'
   return [fromDer(bytes, what)];
 }
 
-/** Only the certificates of PEM or DER input (a CA bundle, a served chain). */
+/**
+ * The certificates of PEM or DER input, in order: a CA bundle, or a chain saved from a server
+ * (`openssl s_client -showcerts`), as {@link PinPolicy.check} takes it. Node's `X509Certificate`
+ * reads only the first certificate of a bundle; this reads them all, and refuses keys and CSRs.
+ *
+ * @param input - PEM text or bytes (any number of certificates; EC or DH parameters and CRLs
+ *   are skipped), or the bytes of one DER certificate.
+ * @param what - How error messages name the input, e.g. a file name (else `the input`).
+ * @returns The certificates, in input order.
+ * @throws {@link CertpinError} `ERR_CERTPIN_INVALID_INPUT` naming `what` when the input holds no
+ *   certificate, a damaged one, or a key or CSR.
+ * @example
+ * ```js
+ * import { readFileSync } from 'node:fs'
+ * import { readCertificates } from 'certpin'
+ * const chain = readCertificates(readFileSync('served-chain.pem'), 'served-chain.pem')
+ * console.log(policy.check('api.example.com', chain).outcome) // 'pinned', 'mismatch', …
+ * ```
+ */
 export function readCertificates(input: string | Uint8Array, what = 'the input'): X509Certificate[] {
   const certificates: X509Certificate[] = [];
   for (const object of readCryptoObjects(input, what)) {

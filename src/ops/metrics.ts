@@ -444,19 +444,3 @@ const LANDING_PAGE = `<!DOCTYPE html>
 </body>
 </html>
 `;
-
-const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/**
- * Reads a duration as Prometheus writes them (`30s`, `5m`, `1h30m`, `250ms`; a bare number is
- * seconds) and returns milliseconds. Throws a TypeError quoting anything else.
- */
-export function parseDuration(text: string): number {
-  const trimmed = text.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed) * 1000;
-  const parts = [...trimmed.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)];
-  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== trimmed) {
-    throw new TypeError(`not a duration: ${JSON.stringify(text)}; use e.g. 30s, 5m or 1h`);
-  }
-  return parts.reduce((sum, p) => sum + Number(p[1]) * UNITS[p[2]!]!, 0);
-}

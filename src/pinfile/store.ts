@@ -468,7 +468,25 @@ export async function updatePinFile<R>(path: string, edit: (document: PinFileDoc
   }
 }
 
-/** The key of the host entry for `host` (compared as normalised patterns), or undefined. */
+/**
+ * The key of the host entry of a pin file that `host` names: the key itself, or the key that is the
+ * same pattern once normalised (`API.Example.com.` names `api.example.com`, `*.EXAMPLE.com` names
+ * `*.example.com`). The entry {@link approvePin}, {@link rejectPin} and {@link addPin} edit for `host`.
+ * A host the entry only covers (`www.example.com` under `*.example.com`) is not its key.
+ *
+ * @param document - The pin file's JSON, e.g. `(await readPinFile(path)).document`.
+ * @param host - A host name or pattern, as a person types it.
+ * @returns The key as written in the file, or undefined when no entry has that pattern.
+ * @throws Never: a `host` that is no valid pattern has no entry.
+ * @example
+ * ```js
+ * import { findHostKey, readPinFile } from 'certpin'
+ * const { document } = await readPinFile('pins.json')
+ * const key = findHostKey(document, 'API.example.com')
+ * if (key === undefined) console.error('not in pins.json')
+ * else console.log(document.hosts[key].pins)
+ * ```
+ */
 export function findHostKey(document: PinFileDocument, host: string): string | undefined {
   if (Object.hasOwn(document.hosts, host)) return host;
   let wanted: string;
@@ -491,11 +509,40 @@ export function newPinFileDocument(): PinFileDocument {
   return { version: 1, settings: { unpinned: 'allow', pinLevel: 'intermediate', expireUnseenAfterDays: 90 }, hosts: {} };
 }
 
-/** The status of a pin entry: a bare string means `active`. */
-export const statusOf = (value: string | PinRecord): PinStatus => (typeof value === 'string' ? 'active' : value.status ?? 'active');
+/**
+ * The status of one element of a host entry's `pins`: a bare string, or a record without `status`,
+ * is `active` (the pin file format, schema/pins.schema.json).
+ *
+ * @param value - An element of `document.hosts[key].pins`.
+ * @returns `active`, `backup`, `pending_review`, `rejected` or `expired`.
+ * @throws Never.
+ * @example
+ * ```js
+ * import { statusOf } from 'certpin'
+ * const backups = document.hosts['api.example.com'].pins.filter((p) => statusOf(p) === 'backup')
+ * ```
+ */
+export function statusOf(value: string | PinRecord): PinStatus {
+  return typeof value === 'string' ? 'active' : value.status ?? 'active';
+}
 
-/** The normalised pin of a pin entry. */
-export const pinOf = (value: string | PinRecord): string => parsePin(typeof value === 'string' ? value : value.pin);
+/**
+ * The pin of one element of a host entry's `pins` (a bare string or a record), as `sha256/B64`
+ * whichever of the three spellings the file uses ({@link parsePin}).
+ *
+ * @param value - An element of `document.hosts[key].pins`.
+ * @returns The pin as `sha256/B64`.
+ * @throws {@link CertpinError} `ERR_CERTPIN_INVALID_PIN` when the element holds no SHA-256 pin (a
+ *   document that {@link readPinFile} returned has none such).
+ * @example
+ * ```js
+ * import { pinOf } from 'certpin'
+ * const listed = document.hosts['api.example.com'].pins.some((p) => pinOf(p) === pinOf(candidate))
+ * ```
+ */
+export function pinOf(value: string | PinRecord): string {
+  return parsePin(typeof value === 'string' ? value : value.pin);
+}
 
 /** The pin entry at `index` as an object, converting a bare string in place so it can carry a status. */
 export function pinRecordAt(entry: PinFileHost, index: number): PinRecord {

@@ -2,8 +2,16 @@ import { statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { CertpinError } from '../errors.js';
 
-/** A parsed TARGET (docs/cli.md): a server or a file. */
-export type Target = { kind: 'file'; path: string } | { kind: 'server'; host: string; port: number; /** false when 443 was assumed */ portGiven: boolean };
+/**
+ * A TARGET as {@link parseTarget} reads it (docs/cli.md): a file, or a server with its port.
+ *
+ * @example
+ * ```js
+ * const target = parseTarget(process.argv[2])
+ * console.log(target.kind === 'file' ? `reading ${target.path}` : `connecting to ${target.host} port ${target.port}`)
+ * ```
+ */
+export type ParsedTarget = { kind: 'file'; path: string } | { kind: 'server'; host: string; port: number; /** false when 443 was assumed */ portGiven: boolean };
 
 const FILE_EXTENSIONS = /\.(pem|crt|cer|der|key|pub|csr|req|p7b|p7c|chain|bundle|txt)$/i;
 const HOSTNAME = /^[\p{L}\p{N}_-]+(\.[\p{L}\p{N}_-]+)*\.?$/u;
@@ -24,11 +32,25 @@ function checkHost(host: string, target: string): string {
 }
 
 /**
- * Reads a TARGET: an existing file, `host`, `host:port`, `[v6]:port`, a bare IPv6 address or an
- * `https://` URL (port 443 by default). Something that looks like a path (a slash, a certificate file
- * extension) is a file even when it does not exist, so a typo never becomes a DNS lookup.
+ * Reads a TARGET, as {@link inspect}, {@link checkExpiry}, {@link verifyPins} and the CLI take them:
+ * an existing file, `host`, `host:port`, `[v6]:port`, a bare IPv6 address or an `https://` URL (port
+ * 443 by default). Something that looks like a path (a slash, a certificate file extension) is a file
+ * even when it does not exist, so a typo never becomes a DNS lookup. Nothing is read or resolved: the
+ * file system is only asked whether the path exists.
+ *
+ * @param text - The target; surrounding white space is ignored.
+ * @returns A file (its path) or a server (host, port, and whether the port was given).
+ * @throws {@link CertpinError} `ERR_CERTPIN_INVALID_INPUT` quoting the target and saying what is wrong:
+ *   empty, a URL other than `https://`, a port outside 1-65535, a host that is no host name or IP address.
+ * @example
+ * ```js
+ * import { parseTarget } from 'certpin'
+ * parseTarget('https://[::1]:8443/health') // { kind: 'server', host: '::1', port: 8443, portGiven: true }
+ * parseTarget('api.example.com')           // { kind: 'server', host: 'api.example.com', port: 443, portGiven: false }
+ * parseTarget('chain.pem')                 // { kind: 'file', path: 'chain.pem' }
+ * ```
  */
-export function parseTarget(text: string): Target {
+export function parseTarget(text: string): ParsedTarget {
   if (typeof text !== 'string' || text.trim() === '') throw invalidTarget(String(text), 'empty');
   const target = text.trim();
   let isFile = false;
@@ -87,11 +109,22 @@ function resolveKey(host: string): string {
 }
 
 /**
- * Parses a curl-style `--resolve` entry: `HOST:PORT:ADDR[,ADDR]…`. HOST is a host name, an IPv4
- * address, an IPv6 address in brackets, or `*` for every host on PORT (curl 7.64.0+); each ADDR an
- * IPv4 or IPv6 address, brackets optional. curl's `+HOST:…` (an entry that expires after a minute)
- * and `-HOST:PORT` (remove an entry) forms are refused rather than read as something else.
- * Throws `ERR_CERTPIN_INVALID_INPUT` quoting the entry and saying what is wrong.
+ * Parses a curl-style `--resolve` entry, as the `resolve` option of {@link inspect},
+ * {@link checkExpiry}, {@link verifyPins} and the others takes them: `HOST:PORT:ADDR[,ADDR]…`. HOST is
+ * a host name, an IPv4 address, an IPv6 address in brackets, or `*` for every host on PORT (curl
+ * 7.64.0+); each ADDR an IPv4 or IPv6 address, brackets optional. curl's `+HOST:…` (an entry that
+ * expires after a minute) and `-HOST:PORT` (remove an entry) forms are refused rather than read as
+ * something else. Useful to refuse a bad entry before any connection is made.
+ *
+ * @param text - One entry, e.g. `api.example.com:443:10.0.0.5` or `*:443:[::1],127.0.0.1`.
+ * @returns The host (`*` for any), port and addresses, in the order they are tried.
+ * @throws {@link CertpinError} `ERR_CERTPIN_INVALID_INPUT` quoting the entry and saying what is wrong.
+ * @example
+ * ```js
+ * import { parseResolve } from 'certpin'
+ * for (const entry of resolveEntries) parseResolve(entry) // throws before any probe starts
+ * parseResolve('API.example.com.:443:10.0.0.5') // { host: 'api.example.com', port: 443, address: '10.0.0.5', addresses: ['10.0.0.5'] }
+ * ```
  */
 export function parseResolve(text: string): ResolveEntry {
   const entry = String(text).trim();

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { makePki } from '../support/pki.mjs';
 import { startTlsServer } from '../support/servers.mjs';
 import { assertOneLineError, BIN, runCli, runProgram } from '../support/cli.mjs';
+import { parseDuration } from '../../build/src/cli/commands/metrics.js';
 
 const pki = await makePki();
 const dir = mkdtempSync(join(tmpdir(), 'certpin-cli-metrics-'));
@@ -63,6 +64,14 @@ describe('certpin metrics', () => {
       child.kill('SIGTERM');
     }
     assert.deepEqual(await exited, { code: 0, signal: null });
+  });
+
+  test('--interval takes durations as Prometheus writes them', () => {
+    assert.equal(parseDuration('5m'), 300_000);
+    assert.equal(parseDuration('1h30m'), 5_400_000);
+    assert.equal(parseDuration('250ms'), 250);
+    assert.equal(parseDuration('30'), 30_000);
+    assert.throws(() => parseDuration('5 minutes'), { name: 'TypeError', message: /not a duration/ });
   });
 
   test('usage errors', async () => {

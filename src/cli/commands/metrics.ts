@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { collectMetrics, parseDuration, serveMetrics } from '../../ops/metrics.js';
+import { collectMetrics, serveMetrics } from '../../ops/metrics.js';
 import { defineCommand, UsageError, untilStopped } from '../command.js';
 import { NETWORK_OPTIONS, NETWORK_USAGE, networkOptions } from '../net.js';
 import { readConfigFile } from '../pinfile.js';
@@ -13,6 +13,23 @@ function listenAddress(text: string): { host: string; port: number } {
     throw new UsageError(`--listen takes HOST:PORT or [IPv6]:PORT, e.g. 127.0.0.1:9469, got ${JSON.stringify(text)}`);
   }
   return { host, port };
+}
+
+const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * Reads a duration as Prometheus writes them (`30s`, `5m`, `1h30m`, `250ms`; a bare number is
+ * seconds) and returns milliseconds: `--interval` takes them so. Throws a TypeError quoting anything
+ * else. The library takes milliseconds (serveMetrics' `intervalMs`).
+ */
+export function parseDuration(text: string): number {
+  const trimmed = text.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed) * 1000;
+  const parts = [...trimmed.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== trimmed) {
+    throw new TypeError(`not a duration: ${JSON.stringify(text)}; use e.g. 30s, 5m or 1h`);
+  }
+  return parts.reduce((sum, p) => sum + Number(p[1]) * UNITS[p[2]!]!, 0);
 }
 
 function intervalOf(text: string | undefined): number {

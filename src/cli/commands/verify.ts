@@ -1,112 +1,40 @@
-import type { X509Certificate } from 'node:crypto';
-import type { TLSSocket } from 'node:tls';
-import type { PeerPin, PinMismatchError } from '../../errors.js';
-import { existsSync, readFileSync } from 'node:fs';
-import { CertpinError } from '../../errors.js';
-import { readCryptoObjects } from '../../lib/pem.js';
-import { parsePin, pinOfSpki } from '../../policy/pin.js';
+import { existsSync } from 'node:fs';
+import { CertpinError, isCertpinError } from '../../errors.js';
+import { verifyPins, type VerifyResult } from '../../ops/verify.js';
+import { probeTargets } from '../../pinfile/targets.js';
+import { parsePin } from '../../policy/pin.js';
 import { createPolicy, type PinPolicy } from '../../policy/policy.js';
-import { pinnedTlsOptions } from '../../transports/tls.js';
-import { connectTls, isValidationError } from '../../probe/connect.js';
+import { inspect } from '../../probe/inspect.js';
 import { defineCommand, UsageError } from '../command.js';
-import { endpointOf, NETWORK_OPTIONS, NETWORK_USAGE, networkOptions, parseServerTarget, readCaFile } from '../net.js';
+import { formatHostPort, NETWORK_OPTIONS, NETWORK_USAGE, networkOptions, parseServerTarget, readCaFile } from '../net.js';
 import { inOrder, mapConcurrent, type Output } from '../output.js';
 import { readConfigFile } from '../pinfile.js';
-import { formatTarget, probeTargets, type ProbeTarget } from '../../pinfile/targets.js';
 import { concurrencyOf } from './pins.js';
 
-/** One target's verdict; the `--json` shape of docs/cli.md plus `port`, `outcome` and `expected`. */
-interface VerifyResult {
-  target: string;
-  host: string;
-  port: number;
-  ok: boolean;
-  /** The trusted pin found in the verified chain, or null. */
-  matched: string | null;
-  /** The verified chain, leaf first (empty when the connection was refused before it could be proven). */
-  chain: PeerPin[];
-  error: string | null;
-  /** pinned | mismatch | untrusted | unpinned | pins-expired | unreachable */
-  outcome: string;
-  expected: string[];
-}
-
-interface Job {
-  target: string;
-  host: string;
-  port: number;
-}
+// The verdict on each server is the library's (verifyPins); this command reads the arguments, says
+// what to check against what, and prints.
 
 const EXIT_OK = 0;
 const EXIT_FAILED = 1;
 const EXIT_UNREACHABLE = 2;
 
 /**
- * The policy of a pin file, the hosts it names, and where each entry is checked ({@link probeTargets},
- * the answer `expiry`, `rotate` and `metrics` give too).
+ * The policy of a pin file (its own `ca` replaced by `--ca`, when given) and where each entry is
+ * checked ({@link probeTargets}, the answer `expiry`, `rotate` and `metrics` give too).
  */
-async function pinFilePolicy(path: string, ca: Buffer | undefined): Promise<{ policy: PinPolicy; hosts: Array<{ key: string; port: number }>; targets: ProbeTarget[] }> {
+async function pinFilePolicy(path: string, ca: Buffer | undefined): Promise<{ policy: PinPolicy; targets: ReturnType<typeof probeTargets> }> {
   const { document } = await readConfigFile(path);
   const { ca: _fileCa, ...config } = document;
   const policy = createPolicy(ca === undefined ? config : { ...config, ca });
-  const hosts = Object.entries(document.hosts).map(([key, entry]) => ({ key, port: entry.port ?? 443 }));
-  return { policy, hosts, targets: probeTargets(document) };
-}
-
-
-function servedChain(socket: TLSSocket): X509Certificate[] {
-  const chain: X509Certificate[] = [];
-  const seen = new Set<string>();
-  for (let cert = socket.getPeerX509Certificate(); cert && !seen.has(cert.fingerprint256) && chain.length < 32; cert = cert.issuerCertificate) {
-    seen.add(cert.fingerprint256);
-    chain.push(cert);
-  }
-  return chain;
-}
-
-async function verifyOne(job: Job, policy: PinPolicy, network: ReturnType<typeof networkOptions>): Promise<VerifyResult> {
-  const endpoint = endpointOf(job, network);
-  // The name Node checks the certificate against, and so the host the pins are looked up for.
-  const identity = endpoint.identity;
-  const base = { target: job.target, host: endpoint.host, port: endpoint.port };
-  const expected = [...new Set(policy.rulesFor(identity).flatMap((rule) => rule.trustedPins))];
-  let socket;
-  try {
-    socket = await connectTls(endpoint, pinnedTlsOptions(policy, { port: endpoint.port }), network.timeout);
-  } catch (error) {
-    const err = error as Error & { code?: string; peerPins?: PeerPin[] };
-    if (!isValidationError(err)) return { ...base, ok: false, matched: null, chain: [], error: err.message, outcome: 'unreachable', expected };
-    if (err.code === 'ERR_CERTPIN_MISMATCH') {
-      return { ...base, ok: false, matched: null, chain: (err as PinMismatchError).peerPins, error: err.message, outcome: 'mismatch', expected };
-    }
-    const message = err.code && !err.message.includes(err.code) ? `${err.message} (${err.code})` : err.message;
-    return { ...base, ok: false, matched: null, chain: [], error: `the server's certificate failed standard validation: ${message}`, outcome: 'untrusted', expected };
-  }
-  try {
-    // The handshake check has passed (or the host is report-only); check again for the verdict itself.
-    const result = policy.check(identity, servedChain(socket));
-    const chain = [...result.chain];
-    switch (result.outcome) {
-      case 'pinned':
-        return { ...base, ok: true, matched: result.matchedPin, chain, error: null, outcome: 'pinned', expected };
-      case 'mismatch':
-        return { ...base, ok: false, matched: null, chain, error: result.error?.message ?? `Certificate pinning failure for ${identity}`, outcome: 'mismatch', expected };
-      case 'pins-expired':
-        return { ...base, ok: false, matched: null, chain, error: `the pins for ${identity} are past their "expires" date: the host runs unpinned`, outcome: 'pins-expired', expected };
-      default:
-        return { ...base, ok: false, matched: null, chain, error: `${identity} has no pins to verify against`, outcome: 'unpinned', expected };
-    }
-  } finally {
-    socket.destroy();
-  }
+  return { policy, targets: probeTargets(document) };
 }
 
 /**
  * The pins one `--pin` stands for, as curl's --pinnedpubkey takes them: a pin (sha256/…, sha256//…,
  * pin-sha256="…"), a `;`-separated list of them, or a file holding a public or private key, a
- * certificate or bundle, or a CSR (every key in it).
+ * certificate or bundle, or a CSR (every key in it, as `certpin pins FILE` lists them).
  */
-function pinsOfOption(text: string): string[] {
+async function pinsOfOption(text: string): Promise<string[]> {
   if (!existsSync(text)) {
     try {
       return text.split(';').map((part) => part.trim()).filter(Boolean).map((part) => parsePin(part));
@@ -118,15 +46,16 @@ function pinsOfOption(text: string): string[] {
       throw error;
     }
   }
-  let objects;
   try {
-    objects = readCryptoObjects(readFileSync(text), text);
+    return (await inspect(text)).chain.map((entry) => entry.pin);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EISDIR' || code === 'EACCES') throw new CertpinError('ERR_CERTPIN_INVALID_INPUT', `cannot read --pin ${text}: ${code === 'EISDIR' ? 'it is a directory' : 'permission denied'}`, { cause: error });
+    // The library says which file cannot be read; the CLI names the option it came from.
+    const code = (error as { cause?: NodeJS.ErrnoException }).cause?.code;
+    if (isCertpinError(error, 'ERR_CERTPIN_INVALID_INPUT') && (code === 'EISDIR' || code === 'EACCES')) {
+      throw new CertpinError('ERR_CERTPIN_INVALID_INPUT', `cannot read --pin ${text}: ${code === 'EISDIR' ? 'it is a directory' : 'permission denied'}`, { cause: (error as { cause?: unknown }).cause });
+    }
     throw error;
   }
-  return objects.map((object) => pinOfSpki(object.spki));
 }
 
 function exitCodeOf(result: VerifyResult): number {
@@ -135,7 +64,7 @@ function exitCodeOf(result: VerifyResult): number {
 }
 
 function printResult(out: Output, result: VerifyResult): void {
-  const where = formatTarget(result.host, result.port);
+  const where = formatHostPort(result.host, result.port);
   if (result.ok) {
     const cert = result.chain.find((c) => c.pin === result.matched);
     out.line(`${out.style.green('OK')}    ${where}  matched ${out.style.cyan(result.matched ?? '')}${cert ? ` (${cert.subject})` : ''}`);
@@ -190,53 +119,42 @@ Examples:
     const concurrency = concurrencyOf(values.concurrency);
     const ca = values.ca === undefined ? undefined : readCaFile(values.ca);
 
-    let policy: PinPolicy;
-    let jobs: Job[];
+    // What each target is checked against: the pin file's policy, or the --pin list (with --ca).
+    let against: PinPolicy | string[];
+    let targets: readonly string[];
     if (values.config !== undefined) {
       const file = await pinFilePolicy(values.config, ca);
-      policy = file.policy;
-      if (positionals.length > 0) {
-        jobs = positionals.map((target) => {
-          const { host, port, portGiven } = parseServerTarget(target);
-          const entry = file.hosts.find((h) => policy.rulesFor(host).some((rule) => rule.key === h.key));
-          return { target, host, port: portGiven ? port : entry?.port ?? port };
-        });
-      } else {
-        jobs = [];
+      against = file.policy;
+      if (positionals.length > 0) targets = positionals;
+      else {
+        const entries: string[] = [];
         for (const { target, reason } of file.targets) {
-          if (target === null) {
-            out.warn(`${reason ?? 'an entry cannot be checked'}; or name a host on the command line`);
-            continue;
-          }
-          const { host, port } = parseServerTarget(target);
-          jobs.push({ target, host, port });
+          if (target === null) out.warn(`${reason ?? 'an entry cannot be checked'}; or name a host on the command line`);
+          else entries.push(target);
         }
-        if (jobs.length === 0) throw new UsageError(`${values.config} names no host that can be checked`);
+        targets = entries;
+        if (targets.length === 0) throw new UsageError(`${values.config} names no host that can be checked`);
       }
     } else {
-      const trusted = [...new Set(pins.flatMap(pinsOfOption))];
-      jobs = positionals.map((target) => {
-        const { host, port } = parseServerTarget(target);
-        return { target, host, port };
-      });
-      const hosts: Record<string, { pins: string[] }> = {};
-      for (const job of jobs) {
-        const endpoint = endpointOf(job, network);
-        hosts[endpoint.identity] = { pins: trusted };
-      }
-      policy = createPolicy(ca === undefined ? { hosts } : { hosts, ca });
+      const trusted: string[] = [];
+      for (const pin of pins) trusted.push(...(await pinsOfOption(pin)));
+      against = [...new Set(trusted)];
+      targets = positionals;
     }
+    // Every target is read before any connection: a file or a malformed one stops the run here.
+    for (const target of targets) parseServerTarget(target);
+    const options = Array.isArray(against) && ca !== undefined ? { ...network, ca } : network;
 
-    const progress = out.progress(jobs.length, 'verify');
+    const progress = out.progress(targets.length, 'verify');
     let results: VerifyResult[];
     // Text streams: each verdict is printed once it and every one before it are done.
     const emit = inOrder<VerifyResult>((result) => {
       if (!json) printResult(out, result);
     });
     try {
-      results = await mapConcurrent(jobs, concurrency, async (job, index) => {
-        const result = await verifyOne(job, policy, network);
-        progress.tick(job.target);
+      results = await mapConcurrent(targets, concurrency, async (target, index) => {
+        const result = await verifyPins(target, against, options);
+        progress.tick(target);
         emit(index, result);
         return result;
       });
