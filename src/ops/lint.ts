@@ -4,7 +4,7 @@ import { HostIndex, parseHostPattern } from '../policy/hosts.js';
 import { parsePin } from '../policy/pin.js';
 import type { ChainEntry, InspectResult } from '../probe/inspect.js';
 import { parsePinFile, readPinFileText } from '../pinfile/store.js';
-import { probeEntries, type ProbeEntriesOptions } from './round.js';
+import { probeEntries, type ProbeEntriesOptions } from './probe-entries.js';
 
 /**
  * The lint rules; `certpin help lint` describes each.

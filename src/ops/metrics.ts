@@ -5,7 +5,7 @@ import { validateConfig, type HostRule, type PolicyConfig, type ValidatedConfig 
 import { normalizeHostname } from '../policy/hosts.js';
 import { formatTarget } from '../pinfile/targets.js';
 import { inspect, type InspectOptions, type InspectResult } from '../probe/inspect.js';
-import { probeEntries, type EntryProbe, type ProbeEntriesOptions } from './round.js';
+import { probeEntries, type EntryProbe, type ProbeEntriesOptions } from './probe-entries.js';
 
 /**
  * Options of {@link collectMetrics}: those of {@link probeEntries}, and the clock.
