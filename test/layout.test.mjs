@@ -55,3 +55,13 @@ test('the cycle check can fail: a graph with a loop is reported', () => {
   const b = join(SRC, 'b.ts');
   assert.deepEqual(cycles(new Map([[a, [b]], [b, [a]]])), ['a.ts -> b.ts -> a.ts']);
 });
+
+test('every folder of src/ has its test folder, and src/ has no loose module but the entry points', () => {
+  const TEST = fileURLToPath(new URL('./', import.meta.url));
+  const entries = readdirSync(SRC, { withFileTypes: true });
+  const folders = entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+  assert.deepEqual(folders.filter((name) => !statSync(join(TEST, name), { throwIfNoEntry: false })?.isDirectory()), []);
+  // A concept gets a folder; what stays at the top is what every folder uses or what the package exports.
+  const loose = entries.filter((entry) => entry.isFile()).map((entry) => entry.name).sort();
+  assert.deepEqual(loose, ['channels.ts', 'errors.ts', 'index.ts', 'register.ts']);
+});
