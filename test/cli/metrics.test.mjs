@@ -1,5 +1,6 @@
 // `certpin metrics` (docs/cli.md): one probe round as Prometheus text (promtool-checked), or served on
-// /metrics on loopback until SIGTERM.
+// /metrics on loopback until SIGTERM. One round and the usage errors run in this process through main()
+// (runMain); --listen runs the binary, which a signal stops.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -8,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makePki } from '../support/pki.mjs';
 import { startTlsServer } from '../support/servers.mjs';
-import { assertOneLineError, BIN, runCli, runProgram } from '../support/cli.mjs';
+import { assertOneLineError, BIN, runMain, runProgram } from '../support/cli.mjs';
 
 const pki = await makePki();
 const dir = mkdtempSync(join(tmpdir(), 'certpin-cli-metrics-'));
@@ -28,7 +29,7 @@ async function promtool(text) {
 
 describe('certpin metrics', () => {
   test('one probe round on stdout, accepted by promtool', async () => {
-    const result = await runCli(['metrics', '--config', config, '--ca', rootFile]);
+    const result = await runMain(['metrics', '--config', config, '--ca', rootFile]);
     assert.equal(result.code, 0, result.stderr);
     await promtool(result.stdout);
     const labels = `{host="127.0.0.1",target="127.0.0.1:${server.port}"}`;
@@ -66,10 +67,10 @@ describe('certpin metrics', () => {
   });
 
   test('usage errors', async () => {
-    assertOneLineError(await runCli(['metrics']), { pattern: /--config/ });
-    assertOneLineError(await runCli(['metrics', '--config', config, '--listen', 'nowhere']), { pattern: /HOST:PORT/ });
-    assertOneLineError(await runCli(['metrics', '--config', config, '--listen', '127.0.0.1:0', '--interval', 'soon']), { pattern: /not a duration/ });
-    assertOneLineError(await runCli(['metrics', '--config', config, '--interval', '5m']), { pattern: /only with --listen/ });
-    assertOneLineError(await runCli(['metrics', '--config', join(dir, 'missing.json')]), { pattern: /no such file/ });
+    assertOneLineError(await runMain(['metrics']), { pattern: /--config/ });
+    assertOneLineError(await runMain(['metrics', '--config', config, '--listen', 'nowhere']), { pattern: /HOST:PORT/ });
+    assertOneLineError(await runMain(['metrics', '--config', config, '--listen', '127.0.0.1:0', '--interval', 'soon']), { pattern: /not a duration/ });
+    assertOneLineError(await runMain(['metrics', '--config', config, '--interval', '5m']), { pattern: /only with --listen/ });
+    assertOneLineError(await runMain(['metrics', '--config', join(dir, 'missing.json')]), { pattern: /no such file/ });
   });
 });
