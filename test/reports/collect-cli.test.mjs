@@ -1,5 +1,6 @@
 // docs/cli.md `certpin collect --listen HOST:PORT [--out reports.jsonl]`: the real command as a child
 // process, fed by a real pinned client whose host is report-only, and stopped the way users stop it.
+// Refusals to start are checked in this process through main() (runMain).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 import { createPolicy, pinnedTlsOptions } from 'certpin';
 import { makePki } from '../support/pki.mjs';
 import { startHttpsServer } from '../support/servers.mjs';
-import { BIN, assertOneLineError, runCli } from '../support/cli.mjs';
+import { BIN, assertOneLineError, runMain } from '../support/cli.mjs';
 
 const pki = await makePki();
 const workDir = mkdtempSync(join(tmpdir(), 'certpin-collect-test-'));
@@ -131,16 +132,16 @@ test('collect --json: hostile reports stay one JSON line each and read back unch
 });
 
 test('collect refuses a missing or malformed --listen with one line and exit 2', async () => {
-  assertOneLineError(await runCli(['collect']), { pattern: /needs --listen HOST:PORT/ });
-  assertOneLineError(await runCli(['collect', '--listen', 'localhost']), { pattern: /--listen takes HOST:PORT/ });
-  assertOneLineError(await runCli(['collect', '--listen', '127.0.0.1:70000']), { pattern: /--listen takes HOST:PORT/ });
+  assertOneLineError(await runMain(['collect']), { pattern: /needs --listen HOST:PORT/ });
+  assertOneLineError(await runMain(['collect', '--listen', 'localhost']), { pattern: /--listen takes HOST:PORT/ });
+  assertOneLineError(await runMain(['collect', '--listen', '127.0.0.1:70000']), { pattern: /--listen takes HOST:PORT/ });
 });
 
 test('collect on an address in use fails with one line and exit 2', async (t) => {
   const first = startCli(['--listen', '127.0.0.1:0']);
   t.after(() => first.child.kill('SIGKILL'));
   const url = await first.ready;
-  const result = await runCli(['collect', '--listen', `127.0.0.1:${new URL(url).port}`]);
+  const result = await runMain(['collect', '--listen', `127.0.0.1:${new URL(url).port}`]);
   assertOneLineError(result, { pattern: /EADDRINUSE/ });
   first.child.kill('SIGTERM');
   assert.equal(await first.exited, 0);
