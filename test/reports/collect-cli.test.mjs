@@ -5,13 +5,14 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPolicy, pinnedTlsOptions } from 'certpin';
 import { makePki } from '../support/pki.mjs';
 import { startHttpsServer } from '../support/servers.mjs';
 import { BIN, assertOneLineError, runMain } from '../support/cli.mjs';
+import { httpsRequest } from '../support/transport-fixtures.mjs';
+import { until } from '../support/until.mjs';
 
 const pki = await makePki();
 const workDir = mkdtempSync(join(tmpdir(), 'certpin-collect-test-'));
@@ -34,24 +35,7 @@ function startCli(args) {
   return { child, io, exited, ready };
 }
 
-async function until(predicate, what, ms = 10_000) {
-  const start = Date.now();
-  while (!predicate()) {
-    if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-function get(policy, port) {
-  return new Promise((resolve, reject) => {
-    const req = request(pinnedTlsOptions(policy, { host: '127.0.0.1', port, servername: 'api.example.test', agent: false }), (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const get = async (policy, port) => (await httpsRequest(pinnedTlsOptions(policy, { host: '127.0.0.1', port, servername: 'api.example.test', agent: false }))).status;
 
 test('collect prints one line per violation, appends JSON lines, and stops cleanly on SIGTERM', async (t) => {
   const out = join(workDir, 'reports.jsonl');
