@@ -27,6 +27,23 @@ async function promtool(text) {
   assert.equal(`${result.stdout}${result.stderr}`.trim(), '');
 }
 
+/** Starts `certpin metrics --listen`; resolves once it says where it serves, with its exit to come. */
+async function serve(...args) {
+  const child = spawn(process.execPath, [BIN, 'metrics', '--config', config, '--ca', rootFile, '--listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  const url = await new Promise((resolve, reject) => {
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+      const match = /serving (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(stderr);
+      if (match) resolve(match[1]);
+    });
+    exited.then(({ code, signal }) => reject(new Error(`exited ${code ?? signal}: ${stderr}`)));
+  });
+  return { child, url, exited };
+}
+
 describe('certpin metrics', () => {
   test('one probe round on stdout, accepted by promtool', async () => {
     const result = await runMain(['metrics', '--config', config, '--ca', rootFile]);
@@ -42,18 +59,7 @@ describe('certpin metrics', () => {
   });
 
   test('--listen serves /metrics until SIGTERM', async () => {
-    const child = spawn(process.execPath, [BIN, 'metrics', '--config', config, '--ca', rootFile, '--listen', '127.0.0.1:0', '--interval', '1m'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8');
-    const url = await new Promise((resolve, reject) => {
-      child.stderr.on('data', (chunk) => {
-        stderr += chunk;
-        const match = /serving (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(stderr);
-        if (match) resolve(match[1]);
-      });
-      child.on('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
-    });
-    const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    const { child, url, exited } = await serve('--interval', '1m');
     try {
       const response = await fetch(url);
       assert.equal(response.status, 200);
@@ -64,6 +70,13 @@ describe('certpin metrics', () => {
       child.kill('SIGTERM');
     }
     assert.deepEqual(await exited, { code: 0, signal: null });
+  });
+
+  test('a SIGTERM sent the moment it says where it serves stops it cleanly', async (t) => {
+    const { child, exited } = await serve('--interval', '0');
+    t.after(() => child.kill('SIGKILL'));
+    child.kill('SIGTERM');
+    assert.deepEqual(await exited, { code: 0, signal: null }, 'the signal handlers are in place before the line is printed');
   });
 
   test('usage errors', async () => {

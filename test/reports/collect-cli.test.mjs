@@ -24,7 +24,7 @@ function startCli(args) {
   const io = { stdout: '', stderr: '' };
   child.stdout.setEncoding('utf8').on('data', (c) => (io.stdout += c));
   child.stderr.setEncoding('utf8').on('data', (c) => (io.stderr += c));
-  const exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
+  const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve(code ?? signal)));
   const ready = new Promise((resolve, reject) => {
     child.stderr.on('data', () => {
       const url = /collecting violation reports at (http:\/\/\S+?\/)/.exec(io.stderr)?.[1];
@@ -129,4 +129,13 @@ test('collect on an address in use fails with one line and exit 2', async (t) =>
   assertOneLineError(result, { pattern: /EADDRINUSE/ });
   first.child.kill('SIGTERM');
   assert.equal(await first.exited, 0);
+});
+
+test('collect stops cleanly on a SIGTERM sent the moment it says where it listens', async (t) => {
+  const cli = startCli(['--listen', '127.0.0.1:0']);
+  t.after(() => cli.child.kill('SIGKILL'));
+  await cli.ready;
+  cli.child.kill('SIGTERM');
+  assert.equal(await cli.exited, 0, 'the signal handlers are in place before the line is printed');
+  assert.match(cli.io.stderr, /0 reports, 0 duplicates, 0 refused/);
 });
