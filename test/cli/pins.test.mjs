@@ -8,7 +8,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { createCsr } from '../../build/src/lib/x509.js';
 import { chainPem, makePki, writePki } from '../support/pki.mjs';
 import { startHttpsServer, startTlsServer } from '../support/servers.mjs';
@@ -287,16 +286,7 @@ describe('certpin pins --resolve, read as curl reads it (and checked against cur
 
 describe('certpin pins - (standard input)', () => {
   /** Runs the CLI with `input` on its standard input. */
-  const withStdin = (args, input) => new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fileURLToPath(new URL('../../bin/certpin', import.meta.url)), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
+  const withStdin = (args, input) => runCli(args, { input });
 
   test('reads a file target from stdin, as a pipe from openssl gives it', async () => {
     const result = await withStdin(['pins', '-', '--json'], chainPem(pki.leaf, pki.intermediate));

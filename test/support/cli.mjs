@@ -13,13 +13,14 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /**
  * Runs the CLI; resolves `{ code, stdout, stderr }`. `env` is added to a copy of the environment
  * without NO_COLOR/FORCE_COLOR, so output is plain unless a test asks otherwise. `uid`/`gid` run it as
- * another user (to test permission errors when the tests run as root); `bin` runs another copy of the CLI.
+ * another user (to test permission errors when the tests run as root); `bin` runs another copy of the CLI;
+ * `input` is written to its standard input (otherwise it has none).
  */
-export function runCli(args, { env = {}, cwd = ROOT, timeout = 30_000, uid, gid, bin = BIN } = {}) {
+export function runCli(args, { env = {}, cwd = ROOT, timeout = 30_000, uid, gid, bin = BIN, input } = {}) {
   const { NO_COLOR: _n, FORCE_COLOR: _f, ...base } = process.env;
   return new Promise((resolve, reject) => {
     const ids = uid === undefined ? {} : { uid, gid };
-    const child = spawn(process.execPath, [bin, ...args], { cwd, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'], ...ids });
+    const child = spawn(process.execPath, [bin, ...args], { cwd, env: { ...base, ...env }, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], ...ids });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk) => (stdout += chunk));
@@ -30,6 +31,7 @@ export function runCli(args, { env = {}, cwd = ROOT, timeout = 30_000, uid, gid,
       clearTimeout(timer);
       resolve({ code: signal ? `killed by ${signal}` : code, stdout, stderr });
     });
+    if (input !== undefined) child.stdin.end(input);
   });
 }
 
