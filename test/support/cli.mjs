@@ -2,10 +2,10 @@
 // the test process keep answering) or in this process through main(), and a TLS server on IPv6
 // loopback, which servers.mjs does not offer.
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:tls';
 import { createServer as createTcpServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
+import { startTlsServer } from './servers.mjs';
 
 export const BIN = fileURLToPath(new URL('../../bin/certpin', import.meta.url));
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -110,31 +110,9 @@ export function assertOneLineError(result, { code = 2, pattern, stdoutAllowed = 
  * any free one; a given port lets it share a port number with a server on 127.0.0.1).
  * `connections()` counts the TCP connections it accepted.
  */
-export async function startIpv6TlsServer(chain, { port = 0 } = {}) {
-  const server = createServer({ key: chain[0].keyPem, cert: chain.map((c) => c.pem.trim()).join('\n') + '\n' });
-  const sockets = new Set();
-  server.on('secureConnection', (socket) => socket.on('error', () => {}));
-  let connections = 0;
-  server.on('connection', (socket) => {
-    connections++;
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  server.on('tlsClientError', () => {});
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '::1', resolve);
-  });
-  return {
-    port: server.address().port,
-    connections: () => connections,
-    close: () => new Promise((resolve) => {
-      server.close(() => resolve());
-      for (const socket of sockets) socket.destroy();
-    }),
-  };
+export function startIpv6TlsServer(chain, { port = 0 } = {}) {
+  return startTlsServer({ cert: chain, host: '::1', port });
 }
-
 
 /**
  * Makes sure nothing listens on [::1]:`port` (it listens there, then closes), so that address is
