@@ -1,6 +1,9 @@
 // Every way the CLI can be given something unusable ends the same way (docs/cli.md): one clear line on
 // stderr starting `certpin: `, no stack trace, exit 2. Broken peers are real sockets on loopback; the
 // unknown host is under `.invalid`, which never resolves (RFC 2606), so no real network is touched.
+// The cases run in this process through main() (runMain); the real binary is run where the process is
+// what is tested (another user, no command at all) and for one case of each kind, whose output must
+// be the in-process output exactly.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makePki } from '../support/pki.mjs';
 import { startPlainTcpServer } from '../support/servers.mjs';
-import { assertOneLineError, runCli } from '../support/cli.mjs';
+import { assertOneLineError, runCli, runMain } from '../support/cli.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const pki = await makePki();
@@ -39,8 +42,8 @@ describe('bad files', () => {
   ];
   for (const [name, make, pattern] of cases) {
     test(name, async () => {
-      assertOneLineError(await runCli(['pins', make()]), { pattern });
-      const json = await runCli(['pins', '--json', make()]);
+      assertOneLineError(await runMain(['pins', make()]), { pattern });
+      const json = await runMain(['pins', '--json', make()]);
       assert.equal(json.code, 2);
       const [result] = JSON.parse(json.stdout).results;
       assert.match(result.error, pattern, 'the JSON result carries the same error');
@@ -84,7 +87,7 @@ describe('bad pins, targets and options', () => {
     ['help on an unknown command', ['help', 'nothing'], /unknown command "nothing"/],
   ];
   for (const [name, args, pattern] of cases) {
-    test(name, async () => assertOneLineError(await runCli(args), { pattern }));
+    test(name, async () => assertOneLineError(await runMain(args), { pattern }));
   }
 
   test('no command at all prints the usage on stderr, exit 2', async () => {
@@ -117,14 +120,24 @@ describe('servers that cannot be inspected', () => {
   for (const [name, target, pattern] of cases) {
     test(`${name}: pins and verify`, async () => {
       const started = Date.now();
-      assertOneLineError(await runCli(['pins', target(), '--timeout', '300']), { pattern });
+      assertOneLineError(await runMain(['pins', target(), '--timeout', '300']), { pattern });
       assert.ok(Date.now() - started < 5000, 'fails promptly');
-      assertOneLineError(await runCli(['verify', target(), '--timeout', '300', '--pin', pki.leaf.pin]), { pattern, stdoutAllowed: true });
-      const json = await runCli(['verify', '--json', target(), '--timeout', '300', '--pin', pki.leaf.pin]);
+      assertOneLineError(await runMain(['verify', target(), '--timeout', '300', '--pin', pki.leaf.pin]), { pattern, stdoutAllowed: true });
+      const json = await runMain(['verify', '--json', target(), '--timeout', '300', '--pin', pki.leaf.pin]);
       assert.equal(json.code, 2);
       const [result] = JSON.parse(json.stdout).results;
       assert.equal(result.ok, false);
       assert.match(result.error, pattern);
     });
   }
+
+  test('the binary prints what main() prints: a bad file, a bad option and a refused port', async () => {
+    const missing = join(dir, 'missing.pem');
+    for (const args of [['pins', missing], ['pins', '--json', missing], ['verify', '127.0.0.1:1', '--pin', 'sha256/AAAA'], ['pins', `127.0.0.1:${broken.refusedPort}`, '--timeout', '300']]) {
+      const binary = await runCli(args);
+      assert.deepEqual(binary, await runMain(args), args.join(' '));
+      assert.equal(binary.code, 2);
+      assert.match(binary.stderr, /^certpin: \S/);
+    }
+  });
 });

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makePki } from '../support/pki.mjs';
 import { startTlsServer } from '../support/servers.mjs';
-import { assertOneLineError, runCli } from '../support/cli.mjs';
+import { assertOneLineError, runCli, runMain } from '../support/cli.mjs';
 import { shortIntermediateChain } from '../ops/fixtures.mjs';
 import { main } from '../../build/src/cli/main.js';
 
@@ -29,7 +29,9 @@ const shortChain = shortIntermediateChain();
 servers.shortIntermediate = await startTlsServer(shortChain);
 after(() => Promise.all(Object.values(servers).map((s) => s.close())));
 const target = (name) => `127.0.0.1:${servers[name].port}`;
-const expiry = (...args) => runCli(['expiry', ...args, '--ca', rootFile, '--timeout', '3000']);
+// In this process through main(); the binary runs where its exit status is the point (Nagios reads it).
+const expiry = (...args) => runMain(['expiry', ...args, '--ca', rootFile, '--timeout', '3000']);
+const expiryBinary = (...args) => runCli(['expiry', ...args, '--ca', rootFile, '--timeout', '3000']);
 
 async function closedTarget() {
   const s = await startTlsServer({ cert: [pki.leaf, pki.intermediate] });
@@ -41,7 +43,7 @@ async function closedTarget() {
 describe('certpin expiry', () => {
   test('exit codes 0 OK, 1 WARNING, 2 CRITICAL (5 days), with the state first on the line', async () => {
     for (const [name, code, status] of [['ok', 0, 'OK'], ['warning', 1, 'WARNING'], ['critical', 2, 'CRITICAL']]) {
-      const result = await expiry(target(name));
+      const result = await expiryBinary(target(name));
       assert.equal(result.code, code, `${name}: ${result.stdout}${result.stderr}`);
       const [nagios, line, ...rest] = result.stdout.split('\n');
       // Nagios/Icinga read the first line: state, text, and days left with both thresholds as perfdata.
@@ -122,18 +124,18 @@ describe('certpin expiry', () => {
     assert.match(result.stderr, /skipped \*\.example\.test: .*probeHost/);
     const file = join(dir, 'soon.pem');
     writeFileSync(file, pki.soonLeaf.pem);
-    const fromFile = await runCli(['expiry', file]);
+    const fromFile = await runMain(['expiry', file]);
     assert.equal(fromFile.code, 2, fromFile.stdout);
   });
 
   test('usage errors exit 3 (UNKNOWN) with one line', async () => {
     assertOneLineError(await runCli(['expiry']), { code: 3, pattern: /TARGET/ });
-    assertOneLineError(await runCli(['expiry', target('ok'), '--warn', 'soon']), { code: 3, pattern: /--warn/ });
-    assertOneLineError(await runCli(['expiry', target('ok'), '--bogus']), { code: 3 });
+    assertOneLineError(await runMain(['expiry', target('ok'), '--warn', 'soon']), { code: 3, pattern: /--warn/ });
+    assertOneLineError(await runMain(['expiry', target('ok'), '--bogus']), { code: 3 });
     // --warn below --critical could never warn: refused as a usage error, Nagios UNKNOWN.
-    assertOneLineError(await runCli(['expiry', target('ok'), '--warn', '5', '--critical', '10']), { code: 3, pattern: /--warn 5 is smaller than --critical 10/ });
-    assertOneLineError(await runCli(['expiry', target('ok'), '--warn', '3']), { code: 3, pattern: /smaller than --critical 7/ });
-    assertOneLineError(await runCli(['expiry', '--config', join(dir, 'missing.json')]), { code: 3, pattern: /no such file/ });
+    assertOneLineError(await runMain(['expiry', target('ok'), '--warn', '5', '--critical', '10']), { code: 3, pattern: /--warn 5 is smaller than --critical 10/ });
+    assertOneLineError(await runMain(['expiry', target('ok'), '--warn', '3']), { code: 3, pattern: /smaller than --critical 7/ });
+    assertOneLineError(await runMain(['expiry', '--config', join(dir, 'missing.json')]), { code: 3, pattern: /no such file/ });
   });
 
   test('many targets run concurrently (bounded) and no progress bar is drawn when stderr is not a TTY', async () => {
@@ -144,7 +146,7 @@ describe('certpin expiry', () => {
     assert.equal(JSON.parse(result.stdout).results.length, 12);
     assert.equal(result.stderr, '');
     assert.ok(Date.now() - started < 20_000);
-    assertOneLineError(await runCli(['expiry', target('ok'), '--concurrency', '0']), { code: 3, pattern: /--concurrency/ });
+    assertOneLineError(await runMain(['expiry', target('ok'), '--concurrency', '0']), { code: 3, pattern: /--concurrency/ });
   });
 
   test('on a TTY a progress bar is drawn on stderr, and cleared; stdout stays clean', async () => {

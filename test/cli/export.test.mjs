@@ -1,4 +1,6 @@
 // `certpin export` (docs/cli.md): stdout holds only the export, caveats go to stderr; real xmllint and curl.
+// In this process through main() (runMain), but for the curl case, which runs the binary: its stdout is
+// what a shell pipes on.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -6,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makePki } from '../support/pki.mjs';
 import { startHttpsServer } from '../support/servers.mjs';
-import { assertOneLineError, runCli, runProgram } from '../support/cli.mjs';
+import { assertOneLineError, runCli, runMain, runProgram } from '../support/cli.mjs';
 
 const pki = await makePki();
 const dir = mkdtempSync(join(tmpdir(), 'certpin-cli-export-'));
@@ -39,7 +41,7 @@ describe('certpin export', () => {
   });
 
   test('android: xmllint accepts it; the *. widening is said on stderr', async () => {
-    const result = await runCli(['export', '--config', config, '--format', 'android']);
+    const result = await runMain(['export', '--config', config, '--format', 'android']);
     assert.equal(result.code, 0, result.stderr);
     const file = join(dir, 'nsc.xml');
     writeFileSync(file, result.stdout);
@@ -51,15 +53,15 @@ describe('certpin export', () => {
   });
 
   test('okhttp, trustkit and hpkp', async () => {
-    const okhttp = await runCli(['export', '--config', config, '--format', 'okhttp']);
+    const okhttp = await runMain(['export', '--config', config, '--format', 'okhttp']);
     assert.match(okhttp.stdout, /^\/\/ certpin export: OkHttp CertificatePinner\nval certificatePinner = CertificatePinner\.Builder\(\)\n {4}\.add\("api\.example\.test", "sha256\//);
     assert.match(okhttp.stdout, /\.add\("\*\.cdn\.example\.test", /);
     assert.equal(okhttp.stderr, '');
-    const trustkit = await runCli(['export', '--config', config, '--format', 'trustkit']);
+    const trustkit = await runMain(['export', '--config', config, '--format', 'trustkit']);
     assert.match(trustkit.stdout, /kTSKPinnedDomains: \[\n {8}"api\.example\.test": \[/);
     assert.match(trustkit.stdout, /kTSKDisableDefaultReportUri: true,/);
     assert.match(trustkit.stderr, /TrustKit cannot say "exactly one label"/);
-    const hpkp = await runCli(['export', '--config', config, '--format', 'hpkp', '--json']);
+    const hpkp = await runMain(['export', '--config', config, '--format', 'hpkp', '--json']);
     const json = JSON.parse(hpkp.stdout);
     assert.equal(json.format, 'hpkp');
     assert.match(json.text, /^api\.example\.test\tpin-sha256="[^"]+"; pin-sha256="[^"]+"; max-age=5184000\n/);
@@ -70,12 +72,12 @@ describe('certpin export', () => {
   test('okhttp --language java --okhttp-version 3.14.9: Java for an OkHttp without **., the gap said on stderr', async () => {
     const file = join(dir, 'subdomains.json');
     writeFileSync(file, JSON.stringify({ hosts: { '**.example.test': { pins: [pki.leaf.pin, pki.leaf2.pin] } } }));
-    const modern = await runCli(['export', '--config', file, '--format', 'okhttp', '--language', 'java']);
+    const modern = await runMain(['export', '--config', file, '--format', 'okhttp', '--language', 'java']);
     assert.equal(modern.code, 0, modern.stderr);
     assert.match(modern.stdout, /^\/\/ certpin export: needs OkHttp 4\.3\.0 or later \(\*\*\. patterns\)\nCertificatePinner certificatePinner = new CertificatePinner\.Builder\(\)\n {4}\.add\("\*\*\.example\.test", /);
     assert.match(modern.stdout, /\.build\(\);\n$/);
     assert.match(modern.stderr, /certpin: note: OkHttp: this export needs OkHttp 4\.3\.0 or later/);
-    const legacy = await runCli(['export', '--config', file, '--format', 'okhttp', '--language', 'java', '--okhttp-version', '3.14.9']);
+    const legacy = await runMain(['export', '--config', file, '--format', 'okhttp', '--language', 'java', '--okhttp-version', '3.14.9']);
     assert.equal(legacy.code, 0, legacy.stderr);
     assert.ok(!legacy.stdout.includes('**'));
     assert.match(legacy.stdout, /\.add\("example\.test", [^\n]+\)\n {4}\.add\("\*\.example\.test", /);
@@ -83,7 +85,7 @@ describe('certpin export', () => {
   });
 
   test('apple: an NSPinnedDomains property list that plistlib reads', async () => {
-    const result = await runCli(['export', '--config', config, '--format', 'apple']);
+    const result = await runMain(['export', '--config', config, '--format', 'apple']);
     assert.equal(result.code, 0, result.stderr);
     const parsed = await runProgram('python3', ['-c', 'import json, plistlib, sys; print(json.dumps(plistlib.loads(sys.stdin.buffer.read())))'], { input: result.stdout });
     assert.equal(parsed.code, 0, parsed.stderr);
@@ -95,15 +97,15 @@ describe('certpin export', () => {
   });
 
   test('usage and input errors exit 2 with one line', async () => {
-    assertOneLineError(await runCli(['export', '--config', config]), { pattern: /--format is required/ });
-    assertOneLineError(await runCli(['export', '--config', config, '--format', 'yaml']), { pattern: /okhttp, android, trustkit, apple, curl, hpkp/ });
-    assertOneLineError(await runCli(['export', '--config', config, '--format', 'curl', '--language', 'java']), { pattern: /--okhttp-version and --language go with --format okhttp, not curl/ });
-    assertOneLineError(await runCli(['export', '--config', config, '--format', 'okhttp', '--language', 'swift']), { pattern: /--language must be kotlin or java, got "swift"/ });
-    assertOneLineError(await runCli(['export', '--config', config, '--format', 'okhttp', '--okhttp-version', 'latest']), { pattern: /--okhttp-version takes a version such as 3\.14\.9/ });
-    assertOneLineError(await runCli(['export', '--config', config, '--format', 'curl', '--host', 'nope.example.org']), { pattern: /no host entry matches/ });
-    assertOneLineError(await runCli(['export', '--config', join(dir, 'missing.json'), '--format', 'curl']), { pattern: /no such file/ });
+    assertOneLineError(await runMain(['export', '--config', config]), { pattern: /--format is required/ });
+    assertOneLineError(await runMain(['export', '--config', config, '--format', 'yaml']), { pattern: /okhttp, android, trustkit, apple, curl, hpkp/ });
+    assertOneLineError(await runMain(['export', '--config', config, '--format', 'curl', '--language', 'java']), { pattern: /--okhttp-version and --language go with --format okhttp, not curl/ });
+    assertOneLineError(await runMain(['export', '--config', config, '--format', 'okhttp', '--language', 'swift']), { pattern: /--language must be kotlin or java, got "swift"/ });
+    assertOneLineError(await runMain(['export', '--config', config, '--format', 'okhttp', '--okhttp-version', 'latest']), { pattern: /--okhttp-version takes a version such as 3\.14\.9/ });
+    assertOneLineError(await runMain(['export', '--config', config, '--format', 'curl', '--host', 'nope.example.org']), { pattern: /no host entry matches/ });
+    assertOneLineError(await runMain(['export', '--config', join(dir, 'missing.json'), '--format', 'curl']), { pattern: /no such file/ });
     const invalid = join(dir, 'invalid.json');
     writeFileSync(invalid, JSON.stringify({ hosts: { 'x.example': { pins: ['sha256/abc'] } } }));
-    assertOneLineError(await runCli(['export', '--config', invalid, '--format', 'curl']), { pattern: /not a SHA-256 pin/ });
+    assertOneLineError(await runMain(['export', '--config', invalid, '--format', 'curl']), { pattern: /not a SHA-256 pin/ });
   });
 });

@@ -1,5 +1,6 @@
 // `certpin lint` (docs/policy.md, 9): exit 0 clean, 1 on findings (each with its fix), 2 for an unreadable or
-// invalid file; --live against a real loopback server.
+// invalid file; --live against a real loopback server. In this process through main() (runMain); the
+// binary runs once, for exit 1 with the findings on stdout.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -7,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makePki } from '../support/pki.mjs';
 import { startTlsServer } from '../support/servers.mjs';
-import { assertOneLineError, runCli } from '../support/cli.mjs';
+import { assertOneLineError, runCli, runMain } from '../support/cli.mjs';
 
 const pki = await makePki();
 const dir = mkdtempSync(join(tmpdir(), 'certpin-cli-lint-'));
@@ -23,7 +24,7 @@ const good = () => ({ expires: inDays(180), pins: [{ pin: pki.intermediate.pin, 
 
 describe('certpin lint', () => {
   test('a sound pin file: exit 0', async () => {
-    const result = await runCli(['lint', '--config', pinFile({ 'api.example.com': good() })]);
+    const result = await runMain(['lint', '--config', pinFile({ 'api.example.com': good() })]);
     assert.equal(result.code, 0, result.stdout + result.stderr);
     assert.match(result.stdout, /no findings/);
   });
@@ -44,7 +45,7 @@ describe('certpin lint', () => {
       assert.match(findingLines[i], /^[a-z-]+: /);
       assert.match(findingLines[i + 1], /^ {2}fix: \S/);
     }
-    const json = JSON.parse((await runCli(['lint', '--config', config, '--json'])).stdout);
+    const json = JSON.parse((await runMain(['lint', '--config', config, '--json'])).stdout);
     assert.deepEqual(json.findings.map((f) => `${f.host} ${f.rule}`).sort(), [
       '**.co.uk public-suffix', 'api.example.com expires-past', 'api.example.com too-few-pins', 'bad.example.com malformed-pin', 'far.example.com expires-far',
     ]);
@@ -53,7 +54,7 @@ describe('certpin lint', () => {
   test('a misspelled key: exit 1, naming the key, where it is and the nearest known key', async () => {
     const path = join(dir, `pins${++n}.json`);
     writeFileSync(path, JSON.stringify({ version: 1, settings: { unPinned: 'deny' }, hosts: { 'api.example.com': { ...good(), includeSubdomain: true } } }));
-    const result = await runCli(['lint', '--config', path]);
+    const result = await runMain(['lint', '--config', path]);
     assert.equal(result.code, 1, result.stdout + result.stderr);
     assert.match(result.stdout, /^unknown-key: settings\.unPinned: unknown key "unPinned" \(did you mean unpinned\?\)/m);
     assert.match(result.stdout, /^unknown-key: hosts\["api\.example\.com"\]\.includeSubdomain: unknown key "includeSubdomain" \(did you mean includeSubdomains\?\)/m);
@@ -63,26 +64,26 @@ describe('certpin lint', () => {
 
   test('report-only hosts are listed as info: exit 0 when nothing else is found', async () => {
     const config = pinFile({ 'api.example.com': { ...good(), enforce: false } });
-    const result = await runCli(['lint', '--config', config]);
+    const result = await runMain(['lint', '--config', config]);
     assert.equal(result.code, 0, result.stdout + result.stderr);
     assert.match(result.stdout, /^report-only: api\.example\.com is report-only .*runs unpinned/m);
     assert.match(result.stdout, /^1 info in /m);
-    const json = JSON.parse((await runCli(['lint', '--config', config, '--json'])).stdout);
+    const json = JSON.parse((await runMain(['lint', '--config', config, '--json'])).stdout);
     assert.deepEqual(json.findings.map((f) => [f.host, f.rule, f.severity]), [['api.example.com', 'report-only', 'info']]);
-    const both = await runCli(['lint', '--config', pinFile({ 'api.example.com': { ...good(), enforce: false }, 'b.example.com': { ...good(), expires: inDays(-1) } })]);
+    const both = await runMain(['lint', '--config', pinFile({ 'api.example.com': { ...good(), enforce: false }, 'b.example.com': { ...good(), expires: inDays(-1) } })]);
     assert.equal(both.code, 1);
     assert.match(both.stdout, /^1 finding and 1 info in /m);
   });
 
   test('unreadable or invalid file: exit 2 with one line', async () => {
-    assertOneLineError(await runCli(['lint', '--config', join(dir, 'missing.json')]), { code: 2, pattern: /no such file/ });
+    assertOneLineError(await runMain(['lint', '--config', join(dir, 'missing.json')]), { code: 2, pattern: /no such file/ });
     const notJson = join(dir, 'not.json');
     writeFileSync(notJson, 'hosts: []');
-    assertOneLineError(await runCli(['lint', '--config', notJson]), { code: 2, pattern: /not valid JSON/ });
+    assertOneLineError(await runMain(['lint', '--config', notJson]), { code: 2, pattern: /not valid JSON/ });
     const noHosts = join(dir, 'nohosts.json');
     writeFileSync(noHosts, '{"version":1}');
-    assertOneLineError(await runCli(['lint', '--config', noHosts]), { code: 2, pattern: /hosts/ });
-    assertOneLineError(await runCli(['lint']), { code: 2, pattern: /--config/ });
+    assertOneLineError(await runMain(['lint', '--config', noHosts]), { code: 2, pattern: /hosts/ });
+    assertOneLineError(await runMain(['lint']), { code: 2, pattern: /--config/ });
   });
 
   test('--live: every trusted pin in the live chain is reported, a real backup is not', async (t) => {
@@ -94,8 +95,8 @@ describe('certpin lint', () => {
       '127.0.0.1': { port: server.port, expires: inDays(180), pins: [{ pin: pki.intermediate.pin, status: 'active' }, { pin: pki.root.pin, status: 'backup' }] },
       'api.example.test': { port: server.port, ...good() },
     });
-    assert.equal((await runCli(['lint', '--config', config])).code, 0, 'on paper both have a backup');
-    const result = await runCli(['lint', '--config', config, '--live', '--ca', rootFile, '--resolve', `api.example.test:${server.port}:127.0.0.1`, '--json']);
+    assert.equal((await runMain(['lint', '--config', config])).code, 0, 'on paper both have a backup');
+    const result = await runMain(['lint', '--config', config, '--live', '--ca', rootFile, '--resolve', `api.example.test:${server.port}:127.0.0.1`, '--json']);
     assert.equal(result.code, 1, result.stderr);
     assert.deepEqual(JSON.parse(result.stdout).findings.map((f) => `${f.host} ${f.rule}`), ['127.0.0.1 no-pin-outside-chain']);
   });

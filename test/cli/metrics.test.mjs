@@ -1,5 +1,6 @@
 // `certpin metrics` (docs/cli.md): one probe round as Prometheus text (promtool-checked), or served on
-// /metrics on loopback until SIGTERM.
+// /metrics on loopback until SIGTERM. One round and the usage errors run in this process through main()
+// (runMain); --listen runs the binary, which a signal stops.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -8,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makePki } from '../support/pki.mjs';
 import { startTlsServer } from '../support/servers.mjs';
-import { assertOneLineError, BIN, runCli, runProgram } from '../support/cli.mjs';
+import { assertOneLineError, BIN, runMain, runProgram } from '../support/cli.mjs';
 import { parseDuration } from '../../build/src/cli/commands/metrics.js';
 
 const pki = await makePki();
@@ -27,9 +28,26 @@ async function promtool(text) {
   assert.equal(`${result.stdout}${result.stderr}`.trim(), '');
 }
 
+/** Starts `certpin metrics --listen`; resolves once it says where it serves, with its exit to come. */
+async function serve(...args) {
+  const child = spawn(process.execPath, [BIN, 'metrics', '--config', config, '--ca', rootFile, '--listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  const url = await new Promise((resolve, reject) => {
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+      const match = /serving (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(stderr);
+      if (match) resolve(match[1]);
+    });
+    exited.then(({ code, signal }) => reject(new Error(`exited ${code ?? signal}: ${stderr}`)));
+  });
+  return { child, url, exited };
+}
+
 describe('certpin metrics', () => {
   test('one probe round on stdout, accepted by promtool', async () => {
-    const result = await runCli(['metrics', '--config', config, '--ca', rootFile]);
+    const result = await runMain(['metrics', '--config', config, '--ca', rootFile]);
     assert.equal(result.code, 0, result.stderr);
     await promtool(result.stdout);
     const labels = `{host="127.0.0.1",target="127.0.0.1:${server.port}"}`;
@@ -42,18 +60,7 @@ describe('certpin metrics', () => {
   });
 
   test('--listen serves /metrics until SIGTERM', async () => {
-    const child = spawn(process.execPath, [BIN, 'metrics', '--config', config, '--ca', rootFile, '--listen', '127.0.0.1:0', '--interval', '1m'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8');
-    const url = await new Promise((resolve, reject) => {
-      child.stderr.on('data', (chunk) => {
-        stderr += chunk;
-        const match = /serving (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(stderr);
-        if (match) resolve(match[1]);
-      });
-      child.on('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
-    });
-    const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    const { child, url, exited } = await serve('--interval', '1m');
     try {
       const response = await fetch(url);
       assert.equal(response.status, 200);
@@ -74,11 +81,18 @@ describe('certpin metrics', () => {
     assert.throws(() => parseDuration('5 minutes'), { name: 'TypeError', message: /not a duration/ });
   });
 
+  test('a SIGTERM sent the moment it says where it serves stops it cleanly', async (t) => {
+    const { child, exited } = await serve('--interval', '0');
+    t.after(() => child.kill('SIGKILL'));
+    child.kill('SIGTERM');
+    assert.deepEqual(await exited, { code: 0, signal: null }, 'the signal handlers are in place before the line is printed');
+  });
+
   test('usage errors', async () => {
-    assertOneLineError(await runCli(['metrics']), { pattern: /--config/ });
-    assertOneLineError(await runCli(['metrics', '--config', config, '--listen', 'nowhere']), { pattern: /HOST:PORT/ });
-    assertOneLineError(await runCli(['metrics', '--config', config, '--listen', '127.0.0.1:0', '--interval', 'soon']), { pattern: /not a duration/ });
-    assertOneLineError(await runCli(['metrics', '--config', config, '--interval', '5m']), { pattern: /only with --listen/ });
-    assertOneLineError(await runCli(['metrics', '--config', join(dir, 'missing.json')]), { pattern: /no such file/ });
+    assertOneLineError(await runMain(['metrics']), { pattern: /--config/ });
+    assertOneLineError(await runMain(['metrics', '--config', config, '--listen', 'nowhere']), { pattern: /HOST:PORT/ });
+    assertOneLineError(await runMain(['metrics', '--config', config, '--listen', '127.0.0.1:0', '--interval', 'soon']), { pattern: /not a duration/ });
+    assertOneLineError(await runMain(['metrics', '--config', config, '--interval', '5m']), { pattern: /only with --listen/ });
+    assertOneLineError(await runMain(['metrics', '--config', join(dir, 'missing.json')]), { pattern: /no such file/ });
   });
 });

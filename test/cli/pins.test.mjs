@@ -1,17 +1,17 @@
 // `certpin pins`: what a user copies into a pin file. Checked against the tools users compare it with:
 // openssl computes the same pins from files, and real curl accepts the printed pin as --pinnedpubkey
-// for the same server (and refuses another).
+// for the same server (and refuses another). In this process through main() (runMain); the binary runs
+// for the pin compared with curl's and for standard input.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { createCsr } from '../../build/src/lib/x509.js';
 import { chainPem, makePki, writePki } from '../support/pki.mjs';
 import { startHttpsServer, startTlsServer } from '../support/servers.mjs';
-import { assertOneLineError, refusedIpv6Port, runCli, runProgram, startIpv6TlsServer } from '../support/cli.mjs';
+import { assertOneLineError, refusedIpv6Port, runCli, runMain, runProgram, startIpv6TlsServer } from '../support/cli.mjs';
 
 const pki = await makePki();
 const dir = mkdtempSync(join(tmpdir(), 'certpin-cli-pins-'));
@@ -61,7 +61,7 @@ describe('certpin pins on files', () => {
     ];
     for (const [path, args] of expectations) {
       const expected = await opensslPin(args);
-      const result = await runCli(['pins', path]);
+      const result = await runMain(['pins', path]);
       assert.equal(result.code, 0, `${path}: ${result.stderr}`);
       assert.deepEqual(pinsOf(result.stdout), [expected], path);
     }
@@ -69,7 +69,7 @@ describe('certpin pins on files', () => {
 
   test('a bundle: every certificate with role, subject, issuer, validity and pin, in text and JSON', async () => {
     const bundle = file('bundle.pem', chainPem(pki.leaf, pki.intermediate, pki.root));
-    const text = await runCli(['pins', bundle]);
+    const text = await runMain(['pins', bundle]);
     assert.equal(text.code, 0, text.stderr);
     assert.equal(text.stderr, '');
     assert.deepEqual(pinsOf(text.stdout), [pki.leaf.pin, pki.intermediate.pin, pki.root.pin]);
@@ -78,7 +78,7 @@ describe('certpin pins on files', () => {
     }
     assert.ok(!text.stdout.includes('\u001b['), 'no colours when stdout is not a terminal');
 
-    const json = await runCli(['pins', '--json', bundle, paths.leaf.key]);
+    const json = await runMain(['pins', '--json', bundle, paths.leaf.key]);
     assert.equal(json.code, 0, json.stderr);
     const { results } = JSON.parse(json.stdout);
     assert.equal(results.length, 2);
@@ -93,14 +93,14 @@ describe('certpin pins on files', () => {
   });
 
   test('help: `certpin help pins` and `certpin pins --help` print the same text', async () => {
-    const a = await runCli(['help', 'pins']);
-    const b = await runCli(['pins', '--help']);
+    const a = await runMain(['help', 'pins']);
+    const b = await runMain(['pins', '--help']);
     assert.equal(a.code, 0);
     assert.equal(b.code, 0);
     assert.equal(a.stdout, b.stdout);
     assert.match(a.stdout, /^Usage: certpin pins TARGET/);
     assert.match(a.stdout, /--resolve HOST:PORT:ADDR/);
-    const general = await runCli(['help']);
+    const general = await runMain(['help']);
     assert.match(general.stdout, /pins\s+show the certificates/);
     assert.match(general.stdout, /verify\s+/);
   });
@@ -135,7 +135,7 @@ describe('certpin pins on servers', () => {
   });
 
   test('a certificate appended off the proven path is shown apart, never in the chain', async () => {
-    const result = await runCli(['pins', '--json', `127.0.0.1:${servers.appended.port}`, '--ca', paths.root.cert]);
+    const result = await runMain(['pins', '--json', `127.0.0.1:${servers.appended.port}`, '--ca', paths.root.cert]);
     assert.equal(result.code, 0, result.stderr);
     const [entry] = JSON.parse(result.stdout).results;
     assert.equal(entry.trusted, true);
@@ -144,39 +144,39 @@ describe('certpin pins on servers', () => {
     assert.deepEqual(entry.chain.map((c) => c.pin), [pki.leaf.pin, pki.intermediate.pin, pki.root.pin]);
     assert.deepEqual(entry.unproven.map((c) => c.pin), [pki.intermediate2.pin]);
 
-    const text = await runCli(['pins', `127.0.0.1:${servers.appended.port}`, '--ca', paths.root.cert]);
+    const text = await runMain(['pins', `127.0.0.1:${servers.appended.port}`, '--ca', paths.root.cert]);
     const [proven, offPath] = text.stdout.split('not on the proven path');
     assert.ok(offPath, text.stdout);
     assert.ok(!proven.includes(pki.intermediate2.pin) && offPath.includes(pki.intermediate2.pin), text.stdout);
   });
 
   test('an untrusted server: the chain as served, trusted false and the reason; exit 0', async () => {
-    const result = await runCli(['pins', '--json', `127.0.0.1:${servers.rogue.port}`, '--ca', paths.root.cert]);
+    const result = await runMain(['pins', '--json', `127.0.0.1:${servers.rogue.port}`, '--ca', paths.root.cert]);
     assert.equal(result.code, 0, result.stderr);
     const [entry] = JSON.parse(result.stdout).results;
     assert.equal(entry.trusted, false);
     assert.match(entry.error, /self-signed certificate in certificate chain/);
     assert.deepEqual(entry.chain.map((c) => c.pin), [pki.rogueLeaf.pin, pki.rogueIntermediate.pin, pki.rogueRoot.pin]);
-    const text = await runCli(['pins', `127.0.0.1:${servers.rogue.port}`, '--ca', paths.root.cert]);
+    const text = await runMain(['pins', `127.0.0.1:${servers.rogue.port}`, '--ca', paths.root.cert]);
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, /untrusted: self-signed certificate in certificate chain/);
   });
 
   test('an IPv6 target, [::1]:port', async () => {
-    const result = await runCli(['pins', '--json', `[::1]:${servers.v6.port}`, '--ca', paths.root.cert]);
+    const result = await runMain(['pins', '--json', `[::1]:${servers.v6.port}`, '--ca', paths.root.cert]);
     assert.equal(result.code, 0, result.stderr);
     const [entry] = JSON.parse(result.stdout).results;
     assert.equal(entry.host, '::1');
     assert.equal(entry.trusted, true, entry.error);
     assert.equal(entry.chain[0].pin, pki.leaf.pin);
-    const text = await runCli(['pins', `[::1]:${servers.v6.port}`, '--ca', paths.root.cert]);
+    const text = await runMain(['pins', `[::1]:${servers.v6.port}`, '--ca', paths.root.cert]);
     assert.match(text.stdout, new RegExp(`^\\[::1\\]:${servers.v6.port}  trusted`));
   });
 
   // Concurrency and streaming are proved by events in streaming.test.mjs, not by timing.
   test('several targets in order, one failure not hiding the rest', async () => {
     const target = `127.0.0.1:${servers.https.port}`;
-    const withMissing = await runCli(['pins', target, join(dir, 'missing.pem'), target, '--ca', paths.root.cert]);
+    const withMissing = await runMain(['pins', target, join(dir, 'missing.pem'), target, '--ca', paths.root.cert]);
     assert.equal(withMissing.code, 2);
     assert.equal(pinsOf(withMissing.stdout).filter((p) => p === pki.leaf.pin).length, 2, withMissing.stdout);
     assert.match(withMissing.stderr, /^certpin: cannot read .*missing\.pem: no such file\n$/);
@@ -196,7 +196,7 @@ describe('certpin pins --resolve, read as curl reads it (and checked against cur
   after(() => Promise.all(Object.values(s).map((server) => server.close())));
 
   const pinsJson = async (...args) => {
-    const result = await runCli(['pins', '--json', ...args, '--ca', paths.root.cert]);
+    const result = await runMain(['pins', '--json', ...args, '--ca', paths.root.cert]);
     assert.equal(result.code, 0, result.stderr);
     return JSON.parse(result.stdout).results[0];
   };
@@ -278,7 +278,7 @@ describe('certpin pins --resolve, read as curl reads it (and checked against cur
     const before = s.https.connections();
     for (const [form, why] of forms) {
       // A valid entry beside the bad one: the command would connect if the bad one were skipped.
-      assertOneLineError(await runCli(['pins', `api.example.test:${s.https.port}`, '--resolve', `api.example.test:${s.https.port}:127.0.0.1`, `--resolve=${form}`]), { pattern: why });
+      assertOneLineError(await runMain(['pins', `api.example.test:${s.https.port}`, '--resolve', `api.example.test:${s.https.port}:127.0.0.1`, `--resolve=${form}`]), { pattern: why });
     }
     assert.equal(s.https.connections(), before, 'nothing connected');
   });
@@ -286,16 +286,7 @@ describe('certpin pins --resolve, read as curl reads it (and checked against cur
 
 describe('certpin pins - (standard input)', () => {
   /** Runs the CLI with `input` on its standard input. */
-  const withStdin = (args, input) => new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fileURLToPath(new URL('../../bin/certpin', import.meta.url)), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
+  const withStdin = (args, input) => runCli(args, { input });
 
   test('reads a file target from stdin, as a pipe from openssl gives it', async () => {
     const result = await withStdin(['pins', '-', '--json'], chainPem(pki.leaf, pki.intermediate));

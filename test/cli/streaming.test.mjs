@@ -1,7 +1,8 @@
 // Results stream (issue 16 item 5, docs/performance.md): each result is printed as soon as it and every one
 // before it are done, in input order. Proved by the order of events, not by timing: the second
 // target is a server that holds the connection until the test has read the first result on stdout.
-// Concurrency is proved the same way: connections held until N of them are open at once.
+// Concurrency is proved the same way: connections held until N of them are open at once. Streaming
+// runs the binary (what reaches a pipe is the point); concurrency runs in this process through main().
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -11,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makePki } from '../support/pki.mjs';
 import { startTlsServer } from '../support/servers.mjs';
-import { BIN, runCli } from '../support/cli.mjs';
+import { BIN, runMain } from '../support/cli.mjs';
 
 const pki = await makePki();
 const dir = mkdtempSync(join(tmpdir(), 'certpin-cli-streaming-'));
@@ -124,7 +125,7 @@ describe('concurrency, by events', () => {
     const gates = await Promise.all([1, 2, 3, 4].map(() => startGate()));
     t.after(() => Promise.all(gates.map((g) => g.close())));
     const targets = gates.map((g) => `127.0.0.1:${g.port}`);
-    const parallel = runCli(['pins', '--json', ...targets, '--ca', rootFile, '--concurrency', '4', '--timeout', '60000']);
+    const parallel = runMain(['pins', '--json', ...targets, '--ca', rootFile, '--concurrency', '4', '--timeout', '60000']);
     // All four arrive before any is released: only possible if they are in flight together.
     await Promise.all(gates.map((g) => g.arrived(1)));
     for (const g of gates) g.releaseAll();
@@ -135,7 +136,7 @@ describe('concurrency, by events', () => {
     const serialGate = await startGate();
     t.after(() => serialGate.close());
     const serialTargets = [1, 2, 3].map(() => `127.0.0.1:${serialGate.port}`);
-    const serial = runCli(['pins', '--json', ...serialTargets, '--ca', rootFile, '--concurrency', '1', '--timeout', '60000']);
+    const serial = runMain(['pins', '--json', ...serialTargets, '--ca', rootFile, '--concurrency', '1', '--timeout', '60000']);
     for (let n = 1; n <= 3; n++) {
       await serialGate.arrived(n);
       serialGate.releaseAll();

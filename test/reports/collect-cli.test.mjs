@@ -1,16 +1,18 @@
 // docs/cli.md `certpin collect --listen HOST:PORT [--out reports.jsonl]`: the real command as a child
 // process, fed by a real pinned client whose host is report-only, and stopped the way users stop it.
+// Refusals to start are checked in this process through main() (runMain).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPolicy, pinnedTlsOptions } from 'certpin';
 import { makePki } from '../support/pki.mjs';
 import { startHttpsServer } from '../support/servers.mjs';
-import { BIN, assertOneLineError, runCli } from '../support/cli.mjs';
+import { BIN, assertOneLineError, runMain } from '../support/cli.mjs';
+import { httpsRequest } from '../support/transport-fixtures.mjs';
+import { until } from '../support/until.mjs';
 
 const pki = await makePki();
 const workDir = mkdtempSync(join(tmpdir(), 'certpin-collect-test-'));
@@ -22,7 +24,7 @@ function startCli(args) {
   const io = { stdout: '', stderr: '' };
   child.stdout.setEncoding('utf8').on('data', (c) => (io.stdout += c));
   child.stderr.setEncoding('utf8').on('data', (c) => (io.stderr += c));
-  const exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
+  const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve(code ?? signal)));
   const ready = new Promise((resolve, reject) => {
     child.stderr.on('data', () => {
       const url = /collecting violation reports at (http:\/\/\S+?\/)/.exec(io.stderr)?.[1];
@@ -33,24 +35,7 @@ function startCli(args) {
   return { child, io, exited, ready };
 }
 
-async function until(predicate, what, ms = 10_000) {
-  const start = Date.now();
-  while (!predicate()) {
-    if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-function get(policy, port) {
-  return new Promise((resolve, reject) => {
-    const req = request(pinnedTlsOptions(policy, { host: '127.0.0.1', port, servername: 'api.example.test', agent: false }), (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const get = async (policy, port) => (await httpsRequest(pinnedTlsOptions(policy, { host: '127.0.0.1', port, servername: 'api.example.test', agent: false }))).status;
 
 test('collect prints one line per violation, appends JSON lines, and stops cleanly on SIGTERM', async (t) => {
   const out = join(workDir, 'reports.jsonl');
@@ -131,17 +116,26 @@ test('collect --json: hostile reports stay one JSON line each and read back unch
 });
 
 test('collect refuses a missing or malformed --listen with one line and exit 2', async () => {
-  assertOneLineError(await runCli(['collect']), { pattern: /needs --listen HOST:PORT/ });
-  assertOneLineError(await runCli(['collect', '--listen', 'localhost']), { pattern: /--listen takes HOST:PORT/ });
-  assertOneLineError(await runCli(['collect', '--listen', '127.0.0.1:70000']), { pattern: /--listen takes HOST:PORT/ });
+  assertOneLineError(await runMain(['collect']), { pattern: /needs --listen HOST:PORT/ });
+  assertOneLineError(await runMain(['collect', '--listen', 'localhost']), { pattern: /--listen takes HOST:PORT/ });
+  assertOneLineError(await runMain(['collect', '--listen', '127.0.0.1:70000']), { pattern: /--listen takes HOST:PORT/ });
 });
 
 test('collect on an address in use fails with one line and exit 2', async (t) => {
   const first = startCli(['--listen', '127.0.0.1:0']);
   t.after(() => first.child.kill('SIGKILL'));
   const url = await first.ready;
-  const result = await runCli(['collect', '--listen', `127.0.0.1:${new URL(url).port}`]);
+  const result = await runMain(['collect', '--listen', `127.0.0.1:${new URL(url).port}`]);
   assertOneLineError(result, { pattern: /EADDRINUSE/ });
   first.child.kill('SIGTERM');
   assert.equal(await first.exited, 0);
+});
+
+test('collect stops cleanly on a SIGTERM sent the moment it says where it listens', async (t) => {
+  const cli = startCli(['--listen', '127.0.0.1:0']);
+  t.after(() => cli.child.kill('SIGKILL'));
+  await cli.ready;
+  cli.child.kill('SIGTERM');
+  assert.equal(await cli.exited, 0, 'the signal handlers are in place before the line is printed');
+  assert.match(cli.io.stderr, /0 reports, 0 duplicates, 0 refused/);
 });

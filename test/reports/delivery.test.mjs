@@ -12,7 +12,8 @@ import { REPORT_DELIVERY_CHANNEL } from 'certpin';
 import { configureReportDelivery } from '../../build/src/reports/deliver.js';
 import { makePki } from '../support/pki.mjs';
 import { startHttpsServer, startPlainTcpServer } from '../support/servers.mjs';
-import { lookupLoopback } from '../support/transport-fixtures.mjs';
+import { httpsRequest, lookupLoopback } from '../support/transport-fixtures.mjs';
+import { until } from '../support/until.mjs';
 
 const pki = await makePki();
 const HOST = 'api.example.test';
@@ -26,32 +27,12 @@ function record(name) {
   return { messages, stop: () => unsubscribe(name, listener) };
 }
 
-/** Resolves once `predicate()` holds, checking on every turn of the event loop; fails after `ms`. */
-async function until(predicate, what, ms = 10_000) {
-  const start = Date.now();
-  while (!predicate()) {
-    if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
 /**
  * One GET to api.example.test over a fresh pinned connection (no pooling, no resumption), resolved
  * with status and body or the error. The host is dialled by name: a connection is checked for every
  * name it is for, and some policies here pin 127.0.0.1 as the report host.
  */
-function get(policy, port) {
-  return new Promise((resolve) => {
-    const req = request(pinnedTlsOptions(policy, { host: HOST, port, lookup: lookupLoopback, path: '/', agent: false }), (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode, body }));
-    });
-    req.on('error', (error) => resolve({ error }));
-    req.end();
-  });
-}
+const get = (policy, port) => httpsRequest(pinnedTlsOptions(policy, { host: HOST, port, lookup: lookupLoopback, path: '/', agent: false })).catch((error) => ({ error }));
 
 const wrongPins = [pki.rogueIntermediate.pin, pki.rogueLeaf.pin];
 const pem = (entry) => entry.cert.toString();

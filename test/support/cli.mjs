@@ -1,10 +1,11 @@
 // Helpers for CLI tests: run `node bin/certpin …` as a child process (asynchronously, so servers in
-// the test process keep answering), and a TLS server on IPv6 loopback, which servers.mjs does not offer.
+// the test process keep answering) or in this process through main(), and a TLS server on IPv6
+// loopback, which servers.mjs does not offer.
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:tls';
 import { createServer as createTcpServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
+import { startTlsServer } from './servers.mjs';
 
 export const BIN = fileURLToPath(new URL('../../bin/certpin', import.meta.url));
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -12,13 +13,14 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /**
  * Runs the CLI; resolves `{ code, stdout, stderr }`. `env` is added to a copy of the environment
  * without NO_COLOR/FORCE_COLOR, so output is plain unless a test asks otherwise. `uid`/`gid` run it as
- * another user (to test permission errors when the tests run as root); `bin` runs another copy of the CLI.
+ * another user (to test permission errors when the tests run as root); `bin` runs another copy of the CLI;
+ * `input` is written to its standard input (otherwise it has none).
  */
-export function runCli(args, { env = {}, cwd = ROOT, timeout = 30_000, uid, gid, bin = BIN } = {}) {
+export function runCli(args, { env = {}, cwd = ROOT, timeout = 30_000, uid, gid, bin = BIN, input } = {}) {
   const { NO_COLOR: _n, FORCE_COLOR: _f, ...base } = process.env;
   return new Promise((resolve, reject) => {
     const ids = uid === undefined ? {} : { uid, gid };
-    const child = spawn(process.execPath, [bin, ...args], { cwd, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'], ...ids });
+    const child = spawn(process.execPath, [bin, ...args], { cwd, env: { ...base, ...env }, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], ...ids });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk) => (stdout += chunk));
@@ -29,7 +31,48 @@ export function runCli(args, { env = {}, cwd = ROOT, timeout = 30_000, uid, gid,
       clearTimeout(timer);
       resolve({ code: signal ? `killed by ${signal}` : code, stdout, stderr });
     });
+    if (input !== undefined) child.stdin.end(input);
   });
+}
+
+// What the library reads from process.env rather than from the CLI's env (proxies in
+// transports/tunnel.ts, NODE_EXTRA_CA_CERTS in chain/prove.ts, NODE_OPTIONS at start): only a child
+// process can be given these, so runMain refuses them rather than silently ignore them.
+const PROCESS_ONLY_ENV = /^(NODE_|(HTTPS?|ALL|NO)_PROXY$)/i;
+let mainModule;
+
+/**
+ * Runs the CLI in this process through `main(argv, io)`, what bin/certpin calls, with stdout and
+ * stderr recorded; resolves the same `{ code, stdout, stderr }` as runCli, without starting a process
+ * (~0.2 s each). Use it where the process boundary is not what is tested; runCli stays for exit
+ * statuses of the real binary, the bin shim, signals, another user, and variables only a process reads.
+ * `env` is added to the environment as runCli adds it. `cwd` is this process's directory for the call
+ * (node:test runs the tests of a file one at a time, so no other test sees it). Process warnings
+ * emitted during the call are added to stderr, where a child would have printed them.
+ */
+export async function runMain(args, { env = {}, cwd } = {}) {
+  const refused = Object.keys(env).filter((name) => PROCESS_ONLY_ENV.test(name));
+  if (refused.length > 0) throw new TypeError(`runMain cannot set ${refused.join(', ')}: the library reads it from process.env; use runCli`);
+  mainModule ??= await import('../../build/src/cli/main.js');
+  const { NO_COLOR: _n, FORCE_COLOR: _f, ...base } = process.env;
+  let stdout = '';
+  let stderr = '';
+  const io = {
+    stdout: { write: (chunk) => ((stdout += chunk), true) },
+    stderr: { write: (chunk) => ((stderr += chunk), true) },
+    env: { ...base, ...env },
+  };
+  const onWarning = (warning) => (stderr += `(node:${process.pid}) ${warning.name}: ${warning.message}\n`);
+  const before = process.cwd();
+  process.on('warning', onWarning);
+  try {
+    if (cwd !== undefined) process.chdir(cwd);
+    const code = await mainModule.main(args, io);
+    return { code, stdout, stderr };
+  } finally {
+    process.off('warning', onWarning);
+    process.chdir(before);
+  }
 }
 
 /** Runs any program (curl, openssl); one that cannot be started fails the test. */
@@ -67,31 +110,9 @@ export function assertOneLineError(result, { code = 2, pattern, stdoutAllowed = 
  * any free one; a given port lets it share a port number with a server on 127.0.0.1).
  * `connections()` counts the TCP connections it accepted.
  */
-export async function startIpv6TlsServer(chain, { port = 0 } = {}) {
-  const server = createServer({ key: chain[0].keyPem, cert: chain.map((c) => c.pem.trim()).join('\n') + '\n' });
-  const sockets = new Set();
-  server.on('secureConnection', (socket) => socket.on('error', () => {}));
-  let connections = 0;
-  server.on('connection', (socket) => {
-    connections++;
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  server.on('tlsClientError', () => {});
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '::1', resolve);
-  });
-  return {
-    port: server.address().port,
-    connections: () => connections,
-    close: () => new Promise((resolve) => {
-      server.close(() => resolve());
-      for (const socket of sockets) socket.destroy();
-    }),
-  };
+export function startIpv6TlsServer(chain, { port = 0 } = {}) {
+  return startTlsServer({ cert: chain, host: '::1', port });
 }
-
 
 /**
  * Makes sure nothing listens on [::1]:`port` (it listens there, then closes), so that address is

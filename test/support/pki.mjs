@@ -63,6 +63,12 @@ function build() {
   const now = Date.now();
   const pki = {};
   const add = (name, options) => (pki[name] = entry(name, options));
+  // An RSA key takes ~100 ms to generate, more than the rest of the PKI together, and most test files
+  // never use one: such an entry is made on first read (pki.rsaLeaf, Object.values(pki), writePki…).
+  const addLazily = (name, options) => {
+    let made;
+    Object.defineProperty(pki, name, { get: () => (made ??= entry(name, options)), enumerable: true });
+  };
   const leafOf = (issuer, options = {}) => ({ subject: 'CN=api.example.test,O=certpin tests', issuer, serverNames: true, ...options });
 
   const root = add('root', { subject: 'CN=certpin Test Root', ca: true });
@@ -84,11 +90,11 @@ function build() {
   add('soonLeaf', leafOf(intermediate, { notAfter: new Date(now + 5 * DAY) }));
   add('leaf20', leafOf(intermediate, { notAfter: new Date(now + 20 * DAY) }));
 
-  add('rsaLeaf', leafOf(intermediate, { keyType: 'rsa' }));
+  addLazily('rsaLeaf', leafOf(intermediate, { keyType: 'rsa' }));
   add('ecP384Leaf', leafOf(intermediate, { keyType: 'ec-p384' }));
   add('ed25519Leaf', leafOf(intermediate, { keyType: 'ed25519' }));
   // One leaf per key type, for tests that loop over them; not enumerable, so Object.values(pki) stays entries.
-  const byKeyType = Object.freeze({ 'ec-p256': pki.leaf, 'ec-p384': pki.ecP384Leaf, rsa: pki.rsaLeaf, ed25519: pki.ed25519Leaf });
+  const byKeyType = Object.freeze({ 'ec-p256': pki.leaf, 'ec-p384': pki.ecP384Leaf, get rsa() { return pki.rsaLeaf; }, ed25519: pki.ed25519Leaf });
   Object.defineProperty(pki, 'byKeyType', { value: byKeyType, enumerable: false });
   return Object.freeze(pki);
 }

@@ -14,6 +14,7 @@ import { WebSocketServer } from 'ws';
 import { createCertificate } from '../../build/src/lib/x509.js';
 import { createCollector } from '../../build/src/index.js';
 import { chainPem, makePki } from './pki.mjs';
+import { listenTracked } from './servers.mjs';
 
 const HOST = '127.0.0.1';
 
@@ -28,25 +29,10 @@ function issue(issuer, dnsName) {
   return { key: key.export({ type: 'pkcs8', format: 'pem' }), cert: chainPem(pem, issuer) };
 }
 
-/** Listens on port 0 and returns `{ port, close() }`; close() also destroys every open socket. */
-async function listen(server) {
-  const sockets = new Set();
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
+/** Listens on 127.0.0.1 with its sockets tracked (listenTracked); a TLS socket's errors are its client's. */
+function listen(server, options) {
   server.on('secureConnection', (socket) => socket.on('error', () => {}));
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, HOST, () => resolve());
-  });
-  return {
-    port: server.address().port,
-    close: () => new Promise((resolve) => {
-      server.close(() => resolve());
-      for (const socket of sockets) socket.destroy();
-    }),
-  };
+  return listenTracked(server, options);
 }
 
 async function startSite(credentials) {
@@ -81,20 +67,16 @@ async function startReportCollector(credentials) {
 
 /** A TLS-terminating MITM relaying to `upstreamPort`; `bytesReceived()` counts decrypted client bytes. */
 async function startMitm(credentials, upstreamPort, upstreamCa) {
-  let bytes = 0;
-  let connections = 0;
   const server = createTlsServer({ ...credentials, ALPNProtocols: ['h2', 'http/1.1'] }, (client) => {
     const alpn = client.alpnProtocol || undefined;
     const upstream = tlsConnect({ host: HOST, port: upstreamPort, servername: 'api.example.com', ca: upstreamCa, ...(alpn ? { ALPNProtocols: [alpn] } : {}) });
     upstream.on('error', () => client.destroy());
     client.on('error', () => upstream.destroy());
-    client.on('data', (chunk) => { bytes += chunk.length; });
     client.pipe(upstream).pipe(client);
   });
-  // TCP connections: a client that refuses the certificate may close before the TLS server sees the handshake end.
-  server.on('connection', () => { connections++; });
-  const handle = await listen(server);
-  return { ...handle, bytesReceived: () => bytes, connections: () => connections };
+  // connections() counts TCP connections: a client that refuses the certificate may close before the
+  // TLS server sees the handshake end.
+  return listen(server, { countBytesOf: (s, count) => s.on('secureConnection', count) });
 }
 
 /**

@@ -27,7 +27,13 @@ function credentials({ key, cert, ...options }) {
   return { ...options, key: keyPemOf(privateKey), cert: `${pem}\n` };
 }
 
-async function listen(server, countBytesOf) {
+/**
+ * Listens on `host`:`port` (default 127.0.0.1, any free port) and keeps track of the server's sockets:
+ * returns `{ server, host, port, bytesReceived(), connections(), close() }`, where close() also destroys
+ * every open socket. `countBytesOf(server, count)` hooks `count(socket)` onto the sockets whose bytes
+ * count (the TLS ones for a TLS server); without it bytesReceived() stays 0.
+ */
+export async function listenTracked(server, { host = HOST, port = 0, countBytesOf = () => {} } = {}) {
   const sockets = new Set();
   let bytes = 0;
   let connections = 0;
@@ -39,12 +45,12 @@ async function listen(server, countBytesOf) {
   countBytesOf(server, (socket) => socket.on('data', (chunk) => { bytes += chunk.length; }));
   await new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, HOST, () => { server.off('error', reject); resolve(); });
+    server.listen(port, host, () => { server.off('error', reject); resolve(); });
   });
   let closing;
   return {
     server,
-    host: HOST,
+    host,
     port: server.address().port,
     /** Application bytes received from clients (decrypted, for TLS). */
     bytesReceived: () => bytes,
@@ -61,11 +67,12 @@ async function listen(server, countBytesOf) {
 }
 
 /**
- * A TLS server. `options` are tls.createServer options plus `key`/`cert` (see credentials) and
- * `onConnection(tlsSocket)`, called for every completed handshake; without it connections stay open and
- * silent. Also returns `tlsClientErrors`: handshakes that failed, e.g. because a client aborted them.
+ * A TLS server. `options` are tls.createServer options plus `key`/`cert` (see credentials),
+ * `onConnection(tlsSocket)`, called for every completed handshake (without it connections stay open and
+ * silent), and `host`/`port` to listen on (default 127.0.0.1, any free port). Also returns
+ * `tlsClientErrors`: handshakes that failed, e.g. because a client aborted them.
  */
-export async function startTlsServer({ onConnection, ...options }) {
+export async function startTlsServer({ onConnection, host, port, ...options }) {
   const server = createTlsServer(credentials(options));
   const tlsClientErrors = [];
   server.on('tlsClientError', (error) => tlsClientErrors.push(error));
@@ -73,7 +80,7 @@ export async function startTlsServer({ onConnection, ...options }) {
     socket.on('error', () => {});
     onConnection?.(socket);
   });
-  const handle = await listen(server, (s, count) => s.on('secureConnection', count));
+  const handle = await listenTracked(server, { host, port, countBytesOf: (s, count) => s.on('secureConnection', count) });
   return { ...handle, tlsClientErrors };
 }
 
@@ -94,10 +101,10 @@ export async function startHttpsServer(options, handler = (_req, res) => res.end
   });
   const tlsClientErrors = [];
   server.on('tlsClientError', (error) => tlsClientErrors.push(error));
-  const handle = await listen(server, (s, count) => s.on('secureConnection', (socket) => {
+  const handle = await listenTracked(server, { countBytesOf: (s, count) => s.on('secureConnection', (socket) => {
     socket.on('error', () => {});
     count(socket);
-  }));
+  }) });
   return { ...handle, requests, tlsClientErrors, url: `https://${HOST}:${handle.port}/` };
 }
 
@@ -123,5 +130,5 @@ export async function startPlainTcpServer(behaviour) {
     socket.on('error', () => {});
     onSocket(socket);
   });
-  return listen(server, (s, count) => s.on('connection', count));
+  return listenTracked(server, { countBytesOf: (s, count) => s.on('connection', count) });
 }

@@ -41,8 +41,11 @@ Options:
       ...(values.out === undefined ? {} : { out: values.out }),
       onReport: (report, line) => out.line(json ? reportJsonLine(report).slice(0, -1) : line),
     });
+    // The signal handlers first: a SIGTERM sent the moment this line appears must stop it cleanly, and
+    // the write can hand the CPU to the reader before the next statement runs.
+    const stopped = untilStopped();
     out.note(`certpin: collecting violation reports at ${collector.url}${values.out === undefined ? '' : `, appending to ${values.out}`}`);
-    await untilStopped();
+    await stopped;
     await collector.close();
     out.note(`certpin: ${collector.accepted} report${collector.accepted === 1 ? '' : 's'}, ${collector.duplicates} duplicate${collector.duplicates === 1 ? '' : 's'}, ${collector.refused} refused`);
     return 0;

@@ -107,8 +107,11 @@ Examples:
       load: async () => (await readConfigFile(path)).document,
       onError: (error) => out.warn(`probe round failed, still serving the last good one: ${(error as Error).message}`),
     });
+    // The signal handlers first: a SIGTERM sent the moment this line appears must stop it cleanly, and
+    // the write can hand the CPU to the reader before the next statement runs.
+    const stopped = untilStopped();
     out.note(`certpin: serving ${server.url} (${intervalMs === 0 ? 'no probe rounds; /probe?target=HOST[:PORT] probes on demand' : `probing every ${intervalMs / 1000}s`}); stop with Ctrl-C`);
-    await untilStopped();
+    await stopped;
     await server.close();
     return 0;
   },
