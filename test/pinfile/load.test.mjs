@@ -6,9 +6,9 @@ import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { approvePin, loadPolicy, PinPolicy, rejectPin } from 'certpin';
 import { makePki } from '../support/pki.mjs';
+import { until } from '../support/until.mjs';
 
 const pki = await makePki();
 const HOST = 'api.example.test';
@@ -21,14 +21,6 @@ async function setup(t, pins) {
   const path = join(dir, 'pins.json');
   await writeFile(path, `${JSON.stringify({ version: 1, hosts: { [HOST]: { pins } } }, null, 2)}\n`);
   return path;
-}
-
-async function until(condition, what, ms = 5000) {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
 }
 
 /** Replaces the file by rename, so a watcher never reads it half-written. */
