@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makePki } from '../support/pki.mjs';
-import { startPlainTcpServer } from '../support/servers.mjs';
+import { startBrokenPeers } from '../support/servers.mjs';
 import { assertOneLineError, runCli, runMain } from '../support/cli.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -99,23 +99,18 @@ describe('bad pins, targets and options', () => {
 });
 
 describe('servers that cannot be inspected', () => {
-  const broken = {};
+  let broken;
   before(async () => {
-    broken.http = await startPlainTcpServer('http');
-    broken.close = await startPlainTcpServer('close');
-    broken.silent = await startPlainTcpServer('silent');
-    const closed = await startPlainTcpServer('silent');
-    broken.refusedPort = closed.port;
-    await closed.close();
+    broken = await startBrokenPeers();
   });
-  after(() => Promise.all([broken.http, broken.close, broken.silent].map((s) => s.close())));
+  after(() => broken.close());
 
   const cases = [
     ['an unknown host', () => 'no-such-host.invalid', /cannot resolve host "no-such-host\.invalid": no such host/],
     ['a refused port', () => `127.0.0.1:${broken.refusedPort}`, /connection refused by 127\.0\.0\.1:\d+/],
     ['a server that accepts and never answers', () => `127.0.0.1:${broken.silent.port}`, /no TLS handshake with 127\.0\.0\.1:\d+ within 300 ms/],
     ['plain HTTP on the port', () => `127.0.0.1:${broken.http.port}`, /127\.0\.0\.1:\d+ does not speak TLS .*such as HTTP/],
-    ['a close mid-handshake', () => `127.0.0.1:${broken.close.port}`, /127\.0\.0\.1:\d+ closed the connection during the TLS handshake/],
+    ['a close mid-handshake', () => `127.0.0.1:${broken.closing.port}`, /127\.0\.0\.1:\d+ closed the connection during the TLS handshake/],
   ];
   for (const [name, target, pattern] of cases) {
     test(`${name}: pins and verify`, async () => {

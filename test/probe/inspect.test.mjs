@@ -11,7 +11,7 @@ import { connect as tcpConnect } from 'node:net';
 import { inspect, spkiPin } from 'certpin';
 import { createCsr } from '../../build/src/lib/x509.js';
 import { chainPem, makePki } from '../support/pki.mjs';
-import { startPlainTcpServer, startTlsServer } from '../support/servers.mjs';
+import { startBrokenPeers, startPlainTcpServer, startTlsServer } from '../support/servers.mjs';
 import { refusedIpv6Port, startIpv6TlsServer } from '../support/cli.mjs';
 
 const pki = await makePki();
@@ -185,23 +185,18 @@ describe('inspect() on servers', () => {
 });
 
 describe('inspect() errors for servers that cannot be inspected', () => {
-  const broken = {};
+  let broken;
   before(async () => {
-    broken.http = await startPlainTcpServer('http');
-    broken.close = await startPlainTcpServer('close');
-    broken.silent = await startPlainTcpServer('silent');
-    const closed = await startPlainTcpServer('silent');
-    broken.refusedPort = closed.port;
-    await closed.close();
+    broken = await startBrokenPeers();
   });
-  after(() => Promise.all([broken.http, broken.close, broken.silent].map((s) => s.close())));
+  after(() => broken.close());
 
   const cases = [
     ['an unknown host', () => 'no-such-host.invalid:443', 'ENOTFOUND', /cannot resolve host "no-such-host\.invalid"/],
     ['a refused port', () => `127.0.0.1:${broken.refusedPort}`, 'ECONNREFUSED', /connection refused by 127\.0\.0\.1:\d+/],
     ['a server that never answers', () => `127.0.0.1:${broken.silent.port}`, 'ETIMEDOUT', /no TLS handshake with 127\.0\.0\.1:\d+ within 300 ms/],
     ['plain HTTP on the port', () => `127.0.0.1:${broken.http.port}`, 'ERR_SSL_WRONG_VERSION_NUMBER', /does not speak TLS.*plain-text port, such as HTTP/],
-    ['a close mid-handshake', () => `127.0.0.1:${broken.close.port}`, 'ECONNRESET', /closed the connection during the TLS handshake/],
+    ['a close mid-handshake', () => `127.0.0.1:${broken.closing.port}`, 'ECONNRESET', /closed the connection during the TLS handshake/],
   ];
   for (const [name, target, code, message] of cases) {
     test(name, async () => {

@@ -132,3 +132,15 @@ export async function startPlainTcpServer(behaviour) {
   });
   return listenTracked(server, { countBytesOf: (s, count) => s.on('connection', count) });
 }
+
+/**
+ * The peers a probe cannot inspect, for the error-message tests of inspect() and of the CLI: plain
+ * HTTP on the port, a close mid-handshake (`closing`), a server that accepts and never answers, and a port
+ * nothing listens on (`refusedPort`). close() stops the three servers.
+ */
+export async function startBrokenPeers() {
+  const [http, closing, silent, closed] = await Promise.all(['http', 'close', 'silent', 'silent'].map((behaviour) => startPlainTcpServer(behaviour)));
+  await closed.close();
+  return { http, closing, silent, refusedPort: closed.port, close: () => Promise.all([http, closing, silent].map((server) => server.close())) };
+}
+
