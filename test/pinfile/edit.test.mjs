@@ -1,25 +1,22 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { addPin, approvePin, initPins, rejectPin } from 'certpin';
 import { makePki } from '../support/pki.mjs';
 import { startTlsServer } from '../support/servers.mjs';
+import { runCli, runMain } from '../support/cli.mjs';
 
-const BIN = fileURLToPath(new URL('../../bin/certpin', import.meta.url));
 const HOST = 'api.example.test';
 const pki = await makePki();
 const randomPin = () => `sha256/${randomBytes(32).toString('base64')}`;
 
-function certpin(...args) {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { timeout: 30_000 }, (error, stdout, stderr) => resolve({ code: error ? error.code : 0, stdout, stderr }));
-  });
-}
+// The CLI in this process through main() (runMain); the binary (runCli) where its exit status and the
+// JSON on its stdout are the point: one success and one failure.
+const certpin = (...args) => runMain(args);
+const certpinBinary = (...args) => runCli(args);
 
 async function tempDir(t) {
   const dir = await mkdtemp(join(tmpdir(), 'certpin-edit-'));
@@ -109,7 +106,7 @@ test('approve, reject and add change one pin; unknown hosts, unlisted and malfor
 test('the CLI edit commands: exit 0 when done, 2 for unknown hosts, bad pins and usage errors', async (t) => {
   const pending = randomPin();
   const path = await pinFile(t, { [HOST]: { pins: [randomPin(), { pin: pending, status: 'pending_review' }] } });
-  const ok = await certpin('approve', HOST, pending, '--config', path, '--json');
+  const ok = await certpinBinary('approve', HOST, pending, '--config', path, '--json');
   assert.equal(ok.code, 0, ok.stderr);
   assert.equal(JSON.parse(ok.stdout).status, 'active');
   for (const args of [
@@ -156,7 +153,7 @@ test('the CLI reports a malformed or truncated pin file with exit 2 and never ov
       assert.match(run.stderr, /hosts\["api\.example\.test"\]\.pins\[2\]\.pin: not a SHA-256 pin: "sha256\/abc"/);
     }
   }
-  const missing = await certpin('rotate', '--config', join(dir, 'missing.json'));
+  const missing = await certpinBinary('rotate', '--config', join(dir, 'missing.json'));
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /cannot read .*missing\.json: no such file/);
 });

@@ -3,7 +3,7 @@
 // from the environment, and HTTP/2 across policy.update(). Each attack first fools axios configured
 // as the README used to suggest (`httpsAgent: pinnedAgent(policy)`), the control; then
 // pinnedAxiosConfig sends the attacker zero application bytes, or refuses loudly before connecting.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent as HttpsAgent } from 'node:https';
 import axios from 'axios';
@@ -20,6 +20,17 @@ const post = (url, extra = {}) => ({ method: 'POST', url, headers: SECRET.header
 const NO_PROXY_ENV = { HTTPS_PROXY: undefined, https_proxy: undefined, ALL_PROXY: undefined, all_proxy: undefined, NO_PROXY: undefined, no_proxy: undefined };
 
 const mitmAndOrigin = (t, handler) => startOriginAndMitm(t, pki, handler);
+
+// One tinyproxy for the file: each start is a process and a wait for its port, while the tests that use
+// it only need a CONNECT proxy and its log. Tunnels end with each test's agents; `logSince()` reads
+// only the lines written since the test took the proxy, so no earlier test's CONNECT is counted.
+let tinyproxy;
+after(() => tinyproxy?.then((proxy) => proxy.stop(), () => {}));
+async function sharedTinyproxy() {
+  const proxy = await (tinyproxy ??= startTinyproxy());
+  const start = (await proxy.log()).length;
+  return { ...proxy, logSince: async () => (await proxy.log()).slice(start) };
+}
 
 function pinnedClient(t, policy, settings) {
   const config = pinnedAxiosConfig(policy, axios, settings);
@@ -149,8 +160,7 @@ test('axios redirects: a 307 from the pinned server to the attacker is followed 
 
 test('axios proxy option: axios tunnels with its own agent and loses the check (the control is fooled); pinned, a proxy in the request is refused and one given to pinnedAxiosConfig is tunnelled with pins on the origin (G4)', T, async (t) => {
   const { origin, mitm } = await mitmAndOrigin(t);
-  const proxy = await startTinyproxy();
-  t.after(() => proxy.stop());
+  const proxy = await sharedTinyproxy();
   const policy = createPolicy(await pinConfig());
   const proxyOption = { protocol: 'http', host: '127.0.0.1', port: proxy.port };
   // The attack of issue 12, item 3: pinned agent, proxy option, request at the attacker.
@@ -173,7 +183,7 @@ test('axios proxy option: axios tunnels with its own agent and loses the check (
     assert.equal(mitm.bytesReceived(), bytes, 'no application byte reached the attacker behind the proxy');
     assert.equal(mitm.requests.length, 0);
     assert.equal((await tunnelled(post(origin.url))).status, 200);
-    assert.match(await proxy.log(), new RegExp(`127\\.0\\.0\\.1:${origin.port}`), 'the pinned request went through the proxy');
+    assert.match(await proxy.logSince(), new RegExp(`127\\.0\\.0\\.1:${origin.port}`), 'the pinned request went through the proxy');
     const h2 = await failure(tunnelled(post(origin.url, { httpVersion: 2 })));
     assert.equal(h2.code, 'ERR_CERTPIN_INVALID_CONFIG', 'axios\'s HTTP/2 cannot use the proxy: refused, not sent direct');
   });
@@ -181,8 +191,7 @@ test('axios proxy option: axios tunnels with its own agent and loses the check (
 
 test('axios with HTTPS_PROXY: axios\'s env tunnel loses the check (the control is fooled); pinnedAxiosConfig follows the variable through its own tunnel, pinned', T, async (t) => {
   const { origin, mitm } = await mitmAndOrigin(t);
-  const proxy = await startTinyproxy();
-  t.after(() => proxy.stop());
+  const proxy = await sharedTinyproxy();
   const policy = createPolicy(await pinConfig());
   await withEnv({ ...NO_PROXY_ENV, HTTPS_PROXY: proxy.url }, async () => {
     const fooled = await axios(post(mitm.url, { httpsAgent: agentFor(t, policy, { ca: trust }) }));
@@ -196,7 +205,7 @@ test('axios with HTTPS_PROXY: axios\'s env tunnel loses the check (the control i
     assert.equal(mitm.bytesReceived(), bytes, 'no application byte reached the attacker behind the proxy');
     assert.equal(mitm.requests.length, 0);
     assert.equal((await client(post(origin.url))).status, 200);
-    assert.match(await proxy.log(), new RegExp(`127\\.0\\.0\\.1:${origin.port}`), 'the pinned request went through the proxy the environment names');
+    assert.match(await proxy.logSince(), new RegExp(`127\\.0\\.0\\.1:${origin.port}`), 'the pinned request went through the proxy the environment names');
     const h2 = await failure(client(post(origin.url, { httpVersion: 2 })));
     assert.equal(h2.code, 'ERR_CERTPIN_INVALID_CONFIG', String(h2));
   });

@@ -2,7 +2,7 @@
 // trusts: HTTP/1.1, `http2: true` (http2-wrapper's ALPN probe), redirects, a proxy agent, a proxy from
 // the environment, and an HTTP/2 session kept open across policy.update(). Each attack first fools
 // plain got (the control), then pinnedGotOptions sends the attacker zero application bytes.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent as HttpsAgent } from 'node:https';
 import got from 'got';
@@ -20,6 +20,17 @@ const trust = [pki.root.pem, pki.rogueRoot.pem];
 const post = { method: 'POST', headers: SECRET.headers, body: SECRET.body, retry: { limit: 0 }, throwHttpErrors: false };
 
 const mitmAndOrigin = (t, handler) => startOriginAndMitm(t, pki, handler);
+
+// One tinyproxy for the file: each start is a process and a wait for its port, while the tests that use
+// it only need a CONNECT proxy and its log. Tunnels end with each test's agents; `logSince()` reads
+// only the lines written since the test took the proxy, so no earlier test's CONNECT is counted.
+let tinyproxy;
+after(() => tinyproxy?.then((proxy) => proxy.stop(), () => {}));
+async function sharedTinyproxy() {
+  const proxy = await (tinyproxy ??= startTinyproxy());
+  const start = (await proxy.log()).length;
+  return { ...proxy, logSince: async () => (await proxy.log()).slice(start) };
+}
 
 function pinnedGot(t, policy, settings) {
   const options = pinnedGotOptions(policy, settings);
@@ -114,8 +125,7 @@ test('got redirects (HTTP/1.1 and HTTP/2): a 307 from the pinned server to the a
 
 test('got through a proxy: a proxy agent in agent.https is fooled, and refused loudly by the pinned options; pinnedGotOptions({ proxy }) tunnels with pins on the origin (G4)', T, async (t) => {
   const { origin, mitm } = await mitmAndOrigin(t);
-  const proxy = await startTinyproxy();
-  t.after(() => proxy.stop());
+  const proxy = await sharedTinyproxy();
   const proxyAgent = createHttpsProxyAgent({ host: '127.0.0.1', port: proxy.port });
   const fooled = await got(mitm.url, { ...post, agent: { https: proxyAgent }, https: { certificateAuthority: trust } });
   assert.equal(fooled.statusCode, 200);
@@ -149,26 +159,25 @@ test('got through a proxy: a proxy agent in agent.https is fooled, and refused l
     assert.equal(ok.statusCode, 200);
   }
   assert.deepEqual(origin.requests.map((r) => r.protocol), ['http/1.1', 'h2']);
-  assert.match(await proxy.log(), new RegExp(`127\\.0\\.0\\.1:${origin.port}`), 'the pinned requests went through the proxy');
+  assert.match(await proxy.logSince(), new RegExp(`127\\.0\\.0\\.1:${origin.port}`), 'the pinned requests went through the proxy');
 });
 
 test('got and HTTPS_PROXY: got ignores the environment; pinnedGotOptions({ proxy: "env" }) follows it (and NO_PROXY), pinned on the origin', T, async (t) => {
   const { origin, mitm } = await mitmAndOrigin(t);
-  const proxy = await startTinyproxy();
-  t.after(() => proxy.stop());
+  const proxy = await sharedTinyproxy();
   const policy = createPolicy(await pinConfig());
   const client = pinnedGot(t, policy, { proxy: 'env' });
   await withEnv({ HTTPS_PROXY: proxy.url, https_proxy: undefined, NO_PROXY: undefined, no_proxy: undefined }, async () => {
     const plain = await got(origin.url, { ...post, https: { certificateAuthority: trust } });
     assert.equal(plain.statusCode, 200);
-    assert.doesNotMatch(await proxy.log(), new RegExp(`127\\.0\\.0\\.1:${origin.port}`), 'plain got went direct: it does not read HTTPS_PROXY');
+    assert.doesNotMatch(await proxy.logSince(), new RegExp(`127\\.0\\.0\\.1:${origin.port}`), 'plain got went direct: it does not read HTTPS_PROXY');
     const error = await failure(client(mitm.url, { ...post, http2: true }));
     assert.equal(error.code, 'ERR_CERTPIN_MISMATCH', String(error));
     const errorH1 = await failure(client(mitm.url, post));
     assert.equal(errorH1.code, 'ERR_CERTPIN_MISMATCH', String(errorH1));
     assert.equal(mitm.bytesReceived(), 0);
     assert.equal((await client(origin.url, post)).statusCode, 200);
-    assert.match(await proxy.log(), new RegExp(`127\\.0\\.0\\.1:${origin.port}`));
+    assert.match(await proxy.logSince(), new RegExp(`127\\.0\\.0\\.1:${origin.port}`));
   });
   await withEnv({ HTTPS_PROXY: 'http://127.0.0.1:9', NO_PROXY: '127.0.0.1' }, async () => {
     assert.equal((await client(origin.url, post)).statusCode, 200, 'NO_PROXY: direct');
