@@ -3,6 +3,7 @@
 // on a free loopback port with a throwaway config, and stop() kills them; a missing binary makes the
 // test fail, never skip.
 import { spawn } from 'node:child_process';
+import { after } from 'node:test';
 import { connect, createServer } from 'node:net';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -34,13 +35,16 @@ function canConnect(port) {
   });
 }
 
-/** Waits until something listens on 127.0.0.1:port, polling every 100 ms, at most `timeoutMs`. */
+/**
+ * Waits until something listens on 127.0.0.1:port, at most `timeoutMs`: polling every 10 ms at first
+ * (tinyproxy listens within a few), backing off to every 100 ms (mitmdump takes seconds).
+ */
 export async function waitForPort(port, { timeoutMs = 20_000, child, output = () => '' } = {}) {
   const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
+  for (let interval = 10; Date.now() < deadline; interval = Math.min(interval * 2, 100)) {
     if (child && child.exitCode !== null) throw new Error(`the process exited (${child.exitCode}) before listening on ${port}:\n${output()}`);
     if (await canConnect(port)) return;
-    await sleep(100);
+    await sleep(interval);
   }
   throw new Error(`nothing listened on 127.0.0.1:${port} within ${timeoutMs} ms:\n${output()}`);
 }
@@ -162,3 +166,22 @@ async function startMitmdumpOnce({ mode, upstreamCa }) {
     },
   };
 }
+
+/**
+ * One tinyproxy for a whole test file, started on first use and stopped after the file: each start is
+ * a process and a wait for its port, while tests only need a CONNECT proxy and its log. `logSince()`
+ * of what `take()` returns reads only the lines written since that test took the proxy, so no
+ * earlier test's CONNECT is counted.
+ */
+export function sharedTinyproxy() {
+  let started;
+  after(() => started?.then((proxy) => proxy.stop(), () => {}));
+  return {
+    async take() {
+      const proxy = await (started ??= startTinyproxy());
+      const start = (await proxy.log()).length;
+      return { ...proxy, logSince: async () => (await proxy.log()).slice(start) };
+    },
+  };
+}
+

@@ -3,14 +3,14 @@
 // from the environment, and HTTP/2 across policy.update(). Each attack first fools axios configured
 // as the README used to suggest (`httpsAgent: pinnedAgent(policy)`), the control; then
 // pinnedAxiosConfig sends the attacker zero application bytes, or refuses loudly before connecting.
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent as HttpsAgent } from 'node:https';
 import axios from 'axios';
 import { createPolicy, pinnedAgent, pinnedAxiosConfig } from 'certpin';
 import { makePki } from '../support/pki.mjs';
 import { startOriginAndMitm } from '../support/client-mitm.mjs';
-import { startTinyproxy } from '../support/proxies.mjs';
+import { sharedTinyproxy } from '../support/proxies.mjs';
 import { lookupLoopback, otherPinConfig, pinConfig, SECRET, withEnv } from '../support/transport-fixtures.mjs';
 
 const pki = await makePki();
@@ -21,16 +21,8 @@ const NO_PROXY_ENV = { HTTPS_PROXY: undefined, https_proxy: undefined, ALL_PROXY
 
 const mitmAndOrigin = (t, handler) => startOriginAndMitm(t, pki, handler);
 
-// One tinyproxy for the file: each start is a process and a wait for its port, while the tests that use
-// it only need a CONNECT proxy and its log. Tunnels end with each test's agents; `logSince()` reads
-// only the lines written since the test took the proxy, so no earlier test's CONNECT is counted.
-let tinyproxy;
-after(() => tinyproxy?.then((proxy) => proxy.stop(), () => {}));
-async function sharedTinyproxy() {
-  const proxy = await (tinyproxy ??= startTinyproxy());
-  const start = (await proxy.log()).length;
-  return { ...proxy, logSince: async () => (await proxy.log()).slice(start) };
-}
+// One tinyproxy for the file; tunnels end with each test's agents.
+const tinyproxy = sharedTinyproxy();
 
 function pinnedClient(t, policy, settings) {
   const config = pinnedAxiosConfig(policy, axios, settings);
@@ -160,7 +152,7 @@ test('axios redirects: a 307 from the pinned server to the attacker is followed 
 
 test('axios proxy option: axios tunnels with its own agent and loses the check (the control is fooled); pinned, a proxy in the request is refused and one given to pinnedAxiosConfig is tunnelled with pins on the origin (G4)', T, async (t) => {
   const { origin, mitm } = await mitmAndOrigin(t);
-  const proxy = await sharedTinyproxy();
+  const proxy = await tinyproxy.take();
   const policy = createPolicy(await pinConfig());
   const proxyOption = { protocol: 'http', host: '127.0.0.1', port: proxy.port };
   // The attack of issue 12, item 3: pinned agent, proxy option, request at the attacker.
@@ -191,7 +183,7 @@ test('axios proxy option: axios tunnels with its own agent and loses the check (
 
 test('axios with HTTPS_PROXY: axios\'s env tunnel loses the check (the control is fooled); pinnedAxiosConfig follows the variable through its own tunnel, pinned', T, async (t) => {
   const { origin, mitm } = await mitmAndOrigin(t);
-  const proxy = await sharedTinyproxy();
+  const proxy = await tinyproxy.take();
   const policy = createPolicy(await pinConfig());
   await withEnv({ ...NO_PROXY_ENV, HTTPS_PROXY: proxy.url }, async () => {
     const fooled = await axios(post(mitm.url, { httpsAgent: agentFor(t, policy, { ca: trust }) }));

@@ -2,7 +2,7 @@
 // trusts: HTTP/1.1, `http2: true` (http2-wrapper's ALPN probe), redirects, a proxy agent, a proxy from
 // the environment, and an HTTP/2 session kept open across policy.update(). Each attack first fools
 // plain got (the control), then pinnedGotOptions sends the attacker zero application bytes.
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent as HttpsAgent } from 'node:https';
 import got from 'got';
@@ -11,7 +11,7 @@ import createHttpsProxyAgent from 'https-proxy-agent';
 import { createPolicy, pinnedAgent, pinnedGotOptions } from 'certpin';
 import { makePki } from '../support/pki.mjs';
 import { startHttpMitm, startOriginAndMitm } from '../support/client-mitm.mjs';
-import { startTinyproxy } from '../support/proxies.mjs';
+import { sharedTinyproxy } from '../support/proxies.mjs';
 import { lookupLoopback, otherPinConfig, pinConfig, SECRET, withEnv } from '../support/transport-fixtures.mjs';
 
 const pki = await makePki();
@@ -21,16 +21,8 @@ const post = { method: 'POST', headers: SECRET.headers, body: SECRET.body, retry
 
 const mitmAndOrigin = (t, handler) => startOriginAndMitm(t, pki, handler);
 
-// One tinyproxy for the file: each start is a process and a wait for its port, while the tests that use
-// it only need a CONNECT proxy and its log. Tunnels end with each test's agents; `logSince()` reads
-// only the lines written since the test took the proxy, so no earlier test's CONNECT is counted.
-let tinyproxy;
-after(() => tinyproxy?.then((proxy) => proxy.stop(), () => {}));
-async function sharedTinyproxy() {
-  const proxy = await (tinyproxy ??= startTinyproxy());
-  const start = (await proxy.log()).length;
-  return { ...proxy, logSince: async () => (await proxy.log()).slice(start) };
-}
+// One tinyproxy for the file; tunnels end with each test's agents.
+const tinyproxy = sharedTinyproxy();
 
 function pinnedGot(t, policy, settings) {
   const options = pinnedGotOptions(policy, settings);
@@ -125,7 +117,7 @@ test('got redirects (HTTP/1.1 and HTTP/2): a 307 from the pinned server to the a
 
 test('got through a proxy: a proxy agent in agent.https is fooled, and refused loudly by the pinned options; pinnedGotOptions({ proxy }) tunnels with pins on the origin (G4)', T, async (t) => {
   const { origin, mitm } = await mitmAndOrigin(t);
-  const proxy = await sharedTinyproxy();
+  const proxy = await tinyproxy.take();
   const proxyAgent = createHttpsProxyAgent({ host: '127.0.0.1', port: proxy.port });
   const fooled = await got(mitm.url, { ...post, agent: { https: proxyAgent }, https: { certificateAuthority: trust } });
   assert.equal(fooled.statusCode, 200);
@@ -164,7 +156,7 @@ test('got through a proxy: a proxy agent in agent.https is fooled, and refused l
 
 test('got and HTTPS_PROXY: got ignores the environment; pinnedGotOptions({ proxy: "env" }) follows it (and NO_PROXY), pinned on the origin', T, async (t) => {
   const { origin, mitm } = await mitmAndOrigin(t);
-  const proxy = await sharedTinyproxy();
+  const proxy = await tinyproxy.take();
   const policy = createPolicy(await pinConfig());
   const client = pinnedGot(t, policy, { proxy: 'env' });
   await withEnv({ HTTPS_PROXY: proxy.url, https_proxy: undefined, NO_PROXY: undefined, no_proxy: undefined }, async () => {
