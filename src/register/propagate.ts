@@ -1,6 +1,5 @@
 // certpin/register in the threads and processes the application starts (docs/guarantees.md G8,
 // docs/node-tls.md N15), and the pins a new worker starts with.
-import { pathToFileURL } from 'node:url';
 import workerThreads, { type WorkerOptions } from 'node:worker_threads';
 
 /** Key of the worker environment data holding the pin file in force: `{ path, text }`. */
@@ -27,14 +26,20 @@ export function inheritedText(path: string): string | undefined {
   return inherited?.path === path ? inherited.text : undefined;
 }
 
+/** The hook's module, as a file path (for `--require`) and as a URL (for `--import`). */
+export interface HookModule {
+  readonly file: string;
+  readonly url: string;
+}
+
 /**
- * Extends the hook (the module at `hookFile`) to the threads and processes the application starts.
+ * Extends the hook (its module `hook`) to the threads and processes the application starts.
  *
  * Workers have their own copies of the built-in modules, so the hook must run in each. `--require`
  * preloads do run in every worker, but `--import` ones only in workers started from a file or URL:
  * an `eval: true` worker runs as a classic script, without the ES module loader's start-up step that
  * imports the `--import` list (Node 20, 22 and 24 alike). And a worker given `execArgv` gets no
- * inherited flag at all. So `Worker` becomes a subclass giving every worker `--require <hookFile>`
+ * inherited flag at all. So `Worker` becomes a subclass giving every worker `--require <hook file>`
  * in the NODE_OPTIONS of its `env`, which Node parses for a worker whatever its `execArgv`; a worker
  * sharing the process's environment (`SHARE_ENV`) gets it in `execArgv` instead.
  *
@@ -43,9 +48,9 @@ export function inheritedText(path: string): string | undefined {
  * `NODE_OPTIONS` (as if the process had been started with `NODE_OPTIONS=--import certpin/register`)
  * and makes `CERTPIN_CONFIG` absolute, so a child in another folder reads the same file.
  */
-export function pinWorkersAndChildren(path: string, hookFile: string): void {
+export function pinWorkersAndChildren(path: string, hook: HookModule): void {
   process.env.CERTPIN_CONFIG = path;
-  const url = pathToFileURL(hookFile).href;
+  const { file: hookFile, url } = hook;
   // A bare `certpin/register` resolves from the child's folder, which may have no certpin: name the file.
   const options = (process.env.NODE_OPTIONS ?? '').replace(BARE_HOOK, (_match, lead: string, flag: string) => `${lead}${flag} ${quoted(flag === '--import' ? url : hookFile)}`);
   process.env.NODE_OPTIONS = options.includes(url) || options.includes(hookFile) ? options : `${options} --import ${quoted(url)}`.trim();
