@@ -10,12 +10,14 @@
 //
 // What it accepts must be accepted by the full validation (test/register/quick-check.test.mjs checks
 // it against the real one): so it accepts less. Declined: `settings.caFile` (the bundle must be read),
-// `reportUri` and `probeHost` (each is checked against its entry's pattern), an `expires` other than
-// a date still to come (an expired pin set is warned about at start-up), annotations that are not plain
-// values, and any value not in its canonical form.
+// an `expires` other than a date still to come (an expired pin set is warned about at start-up),
+// annotations that are not plain values, host names that are addresses or IDNs, and any value not in
+// its canonical form.
 
 /** A host pattern already in normal form (policy/hosts.ts `ALREADY_NORMAL`, with its optional `*.` or `**.`): its own text. */
 const NORMAL_PATTERN = /^(?:\*\*?\.)?(?:[a-z0-9-]+\.)*[a-z][a-z0-9-]*$/;
+/** A host name already in normal form (policy/hosts.ts `ALREADY_NORMAL`): normalizeHostname returns it unchanged. */
+const NORMAL_HOST = /^(?:[a-z0-9-]+\.)*[a-z][a-z0-9-]*$/;
 /** A pin in its canonical `sha256/B64` form (policy/pin.ts `CANONICAL_PIN`): its own parsed value. */
 const CANONICAL_PIN = /^sha256\/[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
 /** A bare date, which policy/config.ts `parseExpiry` reads as the end of that day, UTC. */
@@ -84,8 +86,38 @@ function futureDate(value: unknown, now: number): boolean {
   return !Number.isNaN(start) && start + DAY_MS - 1 >= now;
 }
 
-function hostEntry(value: unknown, now: number): boolean {
+/** A host name in normal form: what normalizeHostname would return for it, and not an address. */
+const normalHost = (host: string): boolean => NORMAL_HOST.test(host) && !host.includes('xn--');
+
+/**
+ * Whether the entry `pattern` (in normal form), with `includeSubdomains`, covers `host` (in normal
+ * form): what policy/hosts.ts `HostIndex.lookup` finds for it.
+ */
+function entryCovers(pattern: string, includeSubdomains: boolean, host: string): boolean {
+  const anyLabels = pattern.startsWith('**.');
+  const base = anyLabels ? pattern.slice(3) : pattern.startsWith('*.') ? pattern.slice(2) : pattern;
+  const atOrUnder = host === base || host.endsWith(`.${base}`);
+  if (anyLabels || (includeSubdomains && atOrUnder)) return atOrUnder;
+  if (pattern === base) return host === base;
+  const dot = host.indexOf('.');
+  return dot > 0 && host.slice(dot + 1) === base;
+}
+
+/** A report URI outside its own entry (a report about a failing pin could never arrive there). */
+function reportUriOutside(value: unknown, pattern: string, includeSubdomains: boolean): boolean {
+  if (typeof value !== 'string' || !URL.canParse(value)) return false;
+  const url = new URL(value);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return false;
+  return normalHost(url.hostname) && !entryCovers(pattern, includeSubdomains, url.hostname);
+}
+
+/** A probe host: a server the entry covers, named without wildcards. */
+const probeHostCovered = (value: unknown, pattern: string, includeSubdomains: boolean): boolean =>
+  typeof value === 'string' && normalHost(value) && entryCovers(pattern, includeSubdomains, value);
+
+function hostEntry(pattern: string, value: unknown, now: number): boolean {
   if (!isRecord(value) || !pinsList(value.pins)) return false;
+  const includeSubdomains = value.includeSubdomains === true;
   for (const key in value) {
     const field = value[key];
     switch (key) {
@@ -107,8 +139,13 @@ function hostEntry(value: unknown, now: number): boolean {
       case 'note':
         if (typeof field !== 'string') return false;
         break;
+      case 'reportUri':
+        if (!reportUriOutside(field, pattern, includeSubdomains)) return false;
+        break;
+      case 'probeHost':
+        if (!probeHostCovered(field, pattern, includeSubdomains)) return false;
+        break;
       default:
-        // reportUri and probeHost included: the full validation checks them against the pattern.
         if (!plainAnnotation(key, field)) return false;
     }
   }
@@ -169,7 +206,7 @@ export function certainlyValidPinFile(document: unknown, now: number = Date.now(
   for (const pattern in hosts) {
     // A pattern in normal form is its own text, so the keys of one object cannot name one pattern twice.
     if (!NORMAL_PATTERN.test(pattern) || pattern.includes('xn--')) return false;
-    if (!hostEntry(hosts[pattern], now)) return false;
+    if (!hostEntry(pattern, hosts[pattern], now)) return false;
   }
   return true;
 }

@@ -32,10 +32,11 @@ function fullDocument() {
         expires: FUTURE,
         lastChecked: '2025-03-01T00:00:00.000Z',
         note: 'host',
+        reportUri: 'https://reports.example.org/pins',
         'x-flag': null,
       },
-      '*.example.org': { pins: [{ pin: PIN_A, status: 'active' }, { pin: PIN_C, status: 'pending_review' }], enforce: false },
-      '**.example.net': { pins: [PIN_B, { pin: PIN_C, status: 'rejected' }, { pin: PIN_A, status: 'expired' }], includeSubdomains: true },
+      '*.example.org': { pins: [{ pin: PIN_A, status: 'active' }, { pin: PIN_C, status: 'pending_review' }], enforce: false, probeHost: 'www.example.org' },
+      '**.example.net': { pins: [PIN_B, { pin: PIN_C, status: 'rejected' }, { pin: PIN_A, status: 'expired' }], includeSubdomains: true, reportUri: 'http://reports.example.com/', probeHost: 'a.b.example.net' },
     },
   };
 }
@@ -61,7 +62,12 @@ const quick = (text) => certainlyValidPinFile(JSON.parse(text));
 const VALUES = [
   null, true, false, 0, -1, 1, 1.5, 65535, 65536, '', ' ', 'x', 'allow', 'deny', 'leaf', 'root', 'active', 'backup', 'bogus',
   FUTURE, PAST, '2999-12-31T00:00:00Z', '2999-02-30', 'not a date', PIN_A, `${PIN_A} `, `sha256/${PIN_A.slice(7, -1)}`,
-  `sha256//${PIN_A.slice(7)}`, `pin-sha256="${PIN_A.slice(7)}"`, 'https://reports.example.com/', [], [PIN_A], [PIN_A, PIN_A], {}, { pin: PIN_A }, { a: 1 },
+  `sha256//${PIN_A.slice(7)}`, `pin-sha256="${PIN_A.slice(7)}"`, [], [PIN_A], [PIN_A, PIN_A], {}, { pin: PIN_A }, { a: 1 },
+  // Report URIs and probe hosts, in and out of the document's entries.
+  'https://reports.example.com/', 'https://api.example.com/r', 'https://sub.api.example.com/', 'https://x.example.org/', 'https://a.x.example.org/',
+  'https://example.org/', 'https://example.net/', 'https://a.b.example.net/', 'ftp://reports.example.org/', 'https://127.0.0.1/', 'https://[::1]/',
+  'https://bücher.example/', 'https://R.Example.Org./', 'https://reports.example.org:8443/x?y', 'https:reports', 'www.example.org', 'a.b.example.org',
+  'example.org', 'www.example.net', 'example.net', 'api.example.com', 'sub.api.example.com', '*.example.org', 'WWW.example.org', 'www.example.org.',
 ];
 const KEYS = ['foo', 'includeSubdomain', 'ca', 'caFile', 'reportUri', 'probeHost', 'onViolation', 'status', 'pin', 'pins', 'x-deep', 'x-', 'X-upper', 'note', 'version', 'hosts', 'settings'];
 const PATTERNS = [
@@ -180,7 +186,11 @@ test('files the quick check declines for the full validation: each is refused or
     'a pattern listed twice': { version: 1, hosts: { 'a.example.com': { pins: [PIN_A] }, 'A.example.com': { pins: [PIN_B] } } },
     'an expired pin set': { version: 1, hosts: { 'a.example.com': { pins: [PIN_A], expires: PAST } } },
     'a report URI under its own entry': { version: 1, hosts: { '**.example.com': { pins: [PIN_A], reportUri: 'https://r.example.com/' } } },
+    'a report URI at its own host': { version: 1, hosts: { 'r.example.com': { pins: [PIN_A], reportUri: 'https://r.example.com/' } } },
+    'a report URI one label under a wildcard': { version: 1, hosts: { '*.example.com': { pins: [PIN_A], reportUri: 'https://r.example.com/' } } },
+    'a report URI under an entry with its subdomains': { version: 1, hosts: { 'example.com': { pins: [PIN_A], includeSubdomains: true, reportUri: 'https://a.b.example.com/' } } },
     'a probe host outside its pattern': { version: 1, hosts: { '*.example.com': { pins: [PIN_A], probeHost: 'other.example.org' } } },
+    'a probe host two labels under a one-label wildcard': { version: 1, hosts: { '*.example.com': { pins: [PIN_A], probeHost: 'a.b.example.com' } } },
     'a CA file that does not exist': { version: 1, settings: { caFile: 'no-such-ca.pem' }, hosts: {} },
     'version 2': { version: 2, hosts: {} },
     'no hosts': { version: 1 },
@@ -206,6 +216,12 @@ test('the pin files certpin writes take the quick path', async () => {
       },
     },
   };
+  assert.ok(certainlyValidPinFile(written));
+  assert.equal(fullVerdict(JSON.stringify(written)), 'valid');
+  // With what people add by hand: a report URI elsewhere, subdomains, a probe host, annotations.
+  written.hosts['api.example.com'].reportUri = 'https://pin-reports.example.net/api';
+  written.hosts['**.internal.example.com'] = { pins: [PIN_A, PIN_B], probeHost: 'www.internal.example.com', note: 'corp', 'x-owner': 'infra' };
+  written.hosts['example.org'] = { pins: [PIN_A, PIN_B], includeSubdomains: true, probeHost: 'a.example.org', expires: FUTURE };
   assert.ok(certainlyValidPinFile(written));
   assert.equal(fullVerdict(JSON.stringify(written)), 'valid');
 });
