@@ -73,7 +73,7 @@ function register(): void {
     refuseToStart('CERTPIN_CONFIG is not set: certpin/register needs it to name the pin file to enforce, e.g. CERTPIN_CONFIG=/etc/myapp/pins.json');
   }
   if (!canLoadLater()) {
-    refuseToStart(`certpin/register needs require(esm), which this Node (${process.version}) has only with --experimental-require-module: use Node 20.19+, 22.12+ or 24`);
+    refuseToStart(`certpin/register needs Node's require() of ES modules, which is off in this process (Node ${process.version}); it is on by default in Node 20.19+, 22.12+ and 24, and with --experimental-require-module`);
   }
   const path = resolve(configured);
   const inherited = inheritedText(path);
