@@ -6,12 +6,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { request } from 'node:https';
-import { appendFileSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadPolicy, pinnedAgent } from 'certpin';
-import { followPinFile } from '../../build/src/pinfile/follow.js';
+import { fingerprintOf, followPinFile } from '../../build/src/pinfile/follow.js';
 import { kubeletVolume } from '../support/kubelet.mjs';
 import { makePki } from '../support/pki.mjs';
 import { startHttpsServer } from '../support/servers.mjs';
@@ -64,22 +64,32 @@ function nextPinFileEvent(t, event) {
 }
 
 /**
- * A follower whose `prepare` is observable: `reads` counts the texts it was given, `nextRead()`
- * resolves at the next one, `applied` lists what was applied, `errors` what was reported.
+ * A follower that can be watched: `reads` lists what each read of the file came to ('applied',
+ * 'unchanged', 'failed') and `nextRead()` resolves at the next one; `prepared` counts the texts given
+ * to `prepare` (the validation), `applied` lists what was applied, `errors` what was reported. A text
+ * `{ "ca": "FILE" }` names a CA bundle, FILE in the folder, whose bytes are part of the fingerprint.
  */
 function observedFollower(t, path, options = {}) {
-  const probe = { reads: 0, applied: [], errors: [], waiters: [] };
-  probe.nextRead = () => within('read of the pin file', (resolve) => probe.waiters.push(resolve));
+  const probe = { reads: [], prepared: 0, applied: [], errors: [], waiters: [] };
+  /** The next read, or with `outcome` the next read that came to it. */
+  probe.nextRead = (outcome) => within(`${outcome ?? 'any'} read of the pin file`, (resolve) => probe.waiters.push({ outcome, resolve }));
   const follower = followPinFile({
     path,
     prepare(text) {
-      probe.reads++;
-      for (const resolve of probe.waiters.splice(0)) resolve();
+      probe.prepared++;
       const document = JSON.parse(text);
       if (document.valid !== true) throw new Error(`invalid: ${text}`);
-      return { fingerprint: text, apply: () => probe.applied.push(document.n) };
+      const caFile = document.ca === undefined ? undefined : join(dirname(path), document.ca);
+      const ca = caFile === undefined ? undefined : readFileSync(caFile);
+      return { fingerprint: fingerprintOf(text, ca), caFile, apply: () => probe.applied.push(document.n) };
     },
     onError: (error) => probe.errors.push(error.message),
+    onRead: (outcome) => {
+      probe.reads.push(outcome);
+      const ready = probe.waiters.filter((waiter) => waiter.outcome === undefined || waiter.outcome === outcome);
+      probe.waiters = probe.waiters.filter((waiter) => !ready.includes(waiter));
+      for (const { resolve } of ready) resolve(outcome);
+    },
     warningDetail: 'test',
     debounceMs: 0,
     ...options,
@@ -88,7 +98,7 @@ function observedFollower(t, path, options = {}) {
   return { follower, probe };
 }
 
-test('followPinFile: every event of the folder leads to a read; an unchanged file is not applied again', async (t) => {
+test('followPinFile: every event of the folder leads to a read; the file in force is neither validated nor applied again', async (t) => {
   const dir = tempDir(t);
   const path = join(dir, 'pins.json');
   writeFileSync(path, '{"valid":true,"n":1}');
@@ -97,14 +107,68 @@ test('followPinFile: every event of the folder leads to a read; an unchanged fil
   for (let i = 0; i < 5; i++) {
     const read = probe.nextRead();
     appendFileSync(join(dir, 'app.log'), `line ${i}\n`);
-    await read;
+    assert.equal(await read, 'unchanged');
   }
-  assert.ok(probe.reads >= 5);
+  assert.ok(probe.reads.length >= 5);
+  assert.equal(probe.prepared, 0, 'the text in force was validated again');
   assert.deepEqual(probe.applied, [], 'the same content is never applied again');
   const read = probe.nextRead();
   replace(path, '{"valid":true,"n":2}');
-  await read;
+  assert.equal(await read, 'applied');
   assert.deepEqual(probe.applied, [2]);
+  assert.equal(probe.prepared, 1);
+});
+
+test('followPinFile: a rewrite with the same text is not validated again; a changed CA bundle is', async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'pins.json');
+  const text = '{"valid":true,"n":1,"ca":"ca.pem"}';
+  writeFileSync(join(dir, 'ca.pem'), 'bundle 1');
+  writeFileSync(path, text);
+  const { follower, probe } = observedFollower(t, path);
+  follower.start({ fingerprint: fingerprintOf(text, Buffer.from('bundle 1')), caFile: join(dir, 'ca.pem') });
+
+  // The same text by rename, as `certpin rotate` or a ConfigMap update of another key writes it; then
+  // the bundle rewritten with the same bytes. check() reads after the rewrite; event reads may run too.
+  replace(path, text);
+  assert.equal(await follower.check(), false);
+  replace(join(dir, 'ca.pem'), 'bundle 1');
+  assert.equal(await follower.check(), false);
+  assert.equal(probe.prepared, 0, 'an unchanged rewrite was validated');
+  assert.deepEqual(probe.applied, []);
+  assert.ok(!probe.reads.includes('applied'));
+
+  // The bundle changed under the same text: that is a change of the pin file's content.
+  const applied = probe.nextRead('applied');
+  replace(join(dir, 'ca.pem'), 'bundle 2');
+  await applied;
+  assert.equal(probe.prepared, 1);
+  assert.deepEqual(probe.applied, [1]);
+  // The bundle gone: validated (and here refused), never taken for unchanged.
+  const failed = probe.nextRead('failed');
+  rmSync(join(dir, 'ca.pem'));
+  await failed;
+  assert.ok(probe.prepared >= 2);
+  assert.deepEqual(probe.applied, [1]);
+});
+
+test('followPinFile: started from a fingerprint alone (no bundle path), the first read validates, the next ones do not', async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'pins.json');
+  const text = '{"valid":true,"n":1,"ca":"ca.pem"}';
+  writeFileSync(join(dir, 'ca.pem'), 'bundle 1');
+  writeFileSync(path, text);
+  const { follower, probe } = observedFollower(t, path);
+  follower.start(fingerprintOf(text, Buffer.from('bundle 1')));
+  let read = probe.nextRead();
+  appendFileSync(join(dir, 'app.log'), 'line\n');
+  assert.equal(await read, 'unchanged');
+  assert.equal(probe.prepared, 1, 'without the bundle path, only validation can tell');
+  read = probe.nextRead();
+  appendFileSync(join(dir, 'app.log'), 'line\n');
+  assert.equal(await read, 'unchanged');
+  assert.equal(probe.prepared, 1, 'the path learnt from that validation is used from then on');
+  assert.deepEqual(probe.applied, []);
 });
 
 test('followPinFile: an invalid file is reported once per distinct content, whatever else the folder sees', async (t) => {

@@ -64,8 +64,13 @@ describe('certpin/register with settings.caFile', () => {
     const mitm = await mitmSite(t);
     const hooked = await running(t, {});
     assert.equal((await hooked.request('https.keepAlive', unpinnedUrl(mitm, 'https.keepAlive'))).ok, true);
+    const open = await hooked.command({ open: unpinnedUrl(mitm, 'tls.connect') });
+    assert.equal(open.ok, true, JSON.stringify(open));
     app.writePins(await pinsFor(['localhost'], { caFile: 'ca.pem' }));
     await hooked.nextEvent('reload');
+    // Closed because the trust store changed under it: retried, it is validated against the caFile.
+    const { id, code } = await hooked.nextEvent('closed');
+    assert.deepEqual({ id, code }, { id: open.id, code: 'ERR_CERTPIN_POLICY_CHANGED' });
     const bytes = mitm.bytesReceived();
     const result = await hooked.request('https.keepAlive', unpinnedUrl(mitm, 'https.keepAlive'));
     assert.equal(result.code, 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', JSON.stringify(result));

@@ -10,6 +10,7 @@ const pki = await makePki();
 // Clients whose next request would reuse something: a keep-alive socket (the application's own agent,
 // fetch's global dispatcher) or a cached TLS session (an agent without keep-alive).
 const REUSING = ['https.keepAlive', 'fetch', 'https.session'];
+const pick = ({ id, code }) => ({ id, code });
 
 describe('certpin/register following the pin file', () => {
   let app;
@@ -60,6 +61,32 @@ describe('certpin/register following the pin file', () => {
     }
     assert.equal(site.resumed(), resumed + 1, 'no session was resumed under the new pins');
     assert.equal(site.https.bytesReceived(), bytes, 'nothing was sent under the new pins');
+  });
+
+  test('G2: a reload closes each open connection it no longer allows, with the error the pinned transports give', async (t) => {
+    const running = await started(t);
+    const pinned = await running.command({ open: site.url });
+    const unpinned = await running.command({ open: site.ipUrl });
+    assert.equal(pinned.ok && unpinned.ok, true, JSON.stringify([pinned, unpinned]));
+
+    // 127.0.0.1 pinned too: the connection made to it without pins is closed, to be retried under them.
+    await reload(running, await pinsFor(['localhost', '127.0.0.1']));
+    assert.deepEqual(pick(await running.nextEvent('closed')), { id: unpinned.id, code: 'ERR_CERTPIN_POLICY_CHANGED' });
+    const pinnedIp = await running.command({ open: site.ipUrl });
+    assert.equal(pinnedIp.ok, true, JSON.stringify(pinnedIp));
+
+    // localhost report-only, without the site's pin: the connection may not stand on its old check,
+    // it must be checked and reported afresh (transports/handshake.ts recheck).
+    const reportOnly = await pinsFor(['localhost', '127.0.0.1']);
+    reportOnly.hosts.localhost = { pins: [pki.intermediate2.pin, pki.rogueIntermediate.pin], enforce: false };
+    await reload(running, reportOnly);
+    assert.deepEqual(pick(await running.nextEvent('closed')), { id: pinned.id, code: 'ERR_CERTPIN_POLICY_CHANGED' });
+
+    // The pin of 127.0.0.1 revoked: closed with the mismatch, as the transports close a pooled socket.
+    const revoked = structuredClone(reportOnly);
+    revoked.hosts['127.0.0.1'].pins = [pki.intermediate2.pin, pki.rogueIntermediate.pin];
+    await reload(running, revoked);
+    assert.deepEqual(pick(await running.nextEvent('closed')), { id: pinnedIp.id, code: 'ERR_CERTPIN_MISMATCH' });
   });
 
   test('a pin file that turns invalid keeps the last valid pins in force, and is still followed', async (t) => {

@@ -2,6 +2,7 @@
 // it before the application's first line, with one line on stderr naming the file.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { makeAppDir, pinsFor, runToEnd } from './fixtures/harness.mjs';
 
@@ -52,6 +53,12 @@ describe('certpin/register at start', () => {
       await refused(hook, script, { CERTPIN_CONFIG: undefined }, /CERTPIN_CONFIG is not set/);
     });
   }
+
+  test('a Node whose require() of ES modules is off stops the process (the hook loads its parts with it)', async (t) => {
+    const probe = spawnSync(process.execPath, ['--no-experimental-require-module', '-p', 'process.features.require_module'], { encoding: 'utf8' });
+    if (probe.stdout.trim() !== 'false') return t.skip(`this Node cannot turn require(esm) off: ${probe.stdout.trim() || probe.stderr.trim()}`);
+    await refused('import', 'app.mjs', { NODE_OPTIONS: '--no-experimental-require-module' }, /require\(\) of ES modules, which is off in this process/);
+  });
 
   test('a CA bundle named by the pin file that cannot be read stops the process', async () => {
     const withCa = join(app.dir, 'with-ca.json');
