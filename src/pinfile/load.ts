@@ -100,6 +100,8 @@ export interface PinFileConfig {
   readonly validated: ValidatedConfig;
   /** The bytes of the bundle named by `settings.caFile`, when the file names one. */
   readonly caFileBytes: Buffer | undefined;
+  /** Where that bundle was read from (absolute), so a follower can tell an unchanged bundle without validating. */
+  readonly caFilePath: string | undefined;
   /** Equal for equal text and bundle: what the follower compares. */
   readonly fingerprint: string;
 }
@@ -115,13 +117,20 @@ export function pinFileConfig(fullPath: string, text: string, label: string = fu
   warnExpiredPins(validated, label);
   // The trust store is the caller's or the file's `caFile`: a `ca` field in the file is not part of its format.
   const { ca: _notPartOfTheFormat, ...config } = document as PolicyConfig;
-  const caFileBytes = readCaFile(fullPath, label, config.settings?.caFile, callerCa);
-  const ca = caFileBytes ?? callerCa;
-  return { text, config: ca === undefined ? config : { ...config, ca }, validated, caFileBytes, fingerprint: fingerprintOf(text, caFileBytes) };
+  const caFile = readCaFile(fullPath, label, config.settings?.caFile, callerCa);
+  const ca = caFile?.bytes ?? callerCa;
+  return {
+    text,
+    config: ca === undefined ? config : { ...config, ca },
+    validated,
+    caFileBytes: caFile?.bytes,
+    caFilePath: caFile?.path,
+    fingerprint: fingerprintOf(text, caFile?.bytes),
+  };
 }
 
 /** The bundle `settings.caFile` names, resolved from the pin file's folder; undefined when it names none. */
-function readCaFile(pinFilePath: string, label: string, caFile: unknown, callerCa: CaInput | undefined): Buffer | undefined {
+function readCaFile(pinFilePath: string, label: string, caFile: unknown, callerCa: CaInput | undefined): { bytes: Buffer; path: string } | undefined {
   if (caFile === undefined) return undefined;
   if (typeof caFile !== 'string' || caFile === '') {
     throw new CertpinError('ERR_CERTPIN_INVALID_CONFIG', `${label}: settings.caFile: expected the path of a PEM bundle, got ${JSON.stringify(caFile)}`);
@@ -133,7 +142,7 @@ function readCaFile(pinFilePath: string, label: string, caFile: unknown, callerC
   try {
     const ca = readFileSync(caPath);
     if (readCertificates(ca, caPath).length === 0) throw new Error('it holds no certificate');
-    return ca;
+    return { bytes: ca, path: caPath };
   } catch (error) {
     throw new CertpinError('ERR_CERTPIN_INVALID_CONFIG', `${label}: settings.caFile: cannot use ${caPath}: ${(error as Error).message}`, { cause: error });
   }
@@ -180,7 +189,7 @@ export async function loadPolicy(path: string, options: LoadPolicyOptions = {}):
     follower?.close();
     throw error;
   }
-  attachFile(policy, initial.fingerprint, follower, readConfig, options.signal);
+  attachFile(policy, initial, follower, readConfig, options.signal);
   return policy;
 }
 
@@ -206,6 +215,7 @@ function followPinFileInto(
       const next = configOf(text);
       return {
         fingerprint: next.fingerprint,
+        caFile: next.caFilePath,
         apply: () => {
           const policy = policyInForce();
           policy.update(next.config);
@@ -222,20 +232,20 @@ function followPinFileInto(
 
 /**
  * Gives the policy its `close()` and `reload()`: the follower's, started from the file in force
- * (`fingerprint`), or without one, a read on demand.
+ * (`initial`), or without one, a read on demand.
  */
 function attachFile(
   policy: PinFilePolicy,
-  fingerprint: string,
+  initial: PinFileConfig,
   follower: PinFileFollower | undefined,
   readConfig: () => Promise<PinFileConfig>,
   signal: AbortSignal | undefined,
 ): void {
   const close = (): void => follower?.close();
   if (follower === undefined) {
-    policy.attach(close, oneShotReload(policy, fingerprint, readConfig));
+    policy.attach(close, oneShotReload(policy, initial.fingerprint, readConfig));
   } else {
-    follower.start(fingerprint);
+    follower.start({ fingerprint: initial.fingerprint, caFile: initial.caFilePath });
     policy.attach(close, () => follower.check());
   }
   // A signal aborted while the first read was in progress has already fired: a listener added now

@@ -1,7 +1,6 @@
 // The pin file certpin/register enforces: its text in force, the full validation of that text and the
 // policy built from it, both made when a connection first needs them (see load-sync.ts).
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import { fingerprintOf, type PinFileContent } from '../pinfile/follow.js';
 import type { PinFileConfig } from '../pinfile/load.js';
 import type { PinPolicy } from '../policy/policy.js';
@@ -37,11 +36,8 @@ export function validatePinFile(path: string, text: string): PinFileConfig {
 }
 
 /** What the follower compares a read with (pinfile/follow.ts). */
-export function contentOf(path: string, loaded: PinFileConfig): PinFileContent {
-  const caFile = loaded.config.settings?.caFile;
-  // Resolved as pinFileConfig resolves it. Were the two to differ, the follower would only lose its
-  // shortcut: a bundle read from elsewhere never matches the fingerprint, and the file is validated.
-  return { fingerprint: loaded.fingerprint, caFile: typeof caFile === 'string' ? resolve(dirname(path), caFile) : undefined };
+export function contentOf(loaded: PinFileConfig): PinFileContent {
+  return { fingerprint: loaded.fingerprint, caFile: loaded.caFilePath };
 }
 
 /**
@@ -89,7 +85,7 @@ export class PinFileInForce {
 
   /** What the follower starts from: before the full validation, a file the quick check knows names no CA bundle. */
   get content(): PinFileContent {
-    return this.#loaded === undefined ? { fingerprint: fingerprintOf(this.#text) } : contentOf(this.path, this.#loaded);
+    return this.#loaded === undefined ? { fingerprint: fingerprintOf(this.#text) } : contentOf(this.#loaded);
   }
 
   /** The pin file's `caFile` bundle: "trust only this CA", for every connection of the process. */

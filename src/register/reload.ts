@@ -17,7 +17,7 @@ export function followPinFileChanges(inForce: PinFileInForce, onApplied: () => v
       prepare: (text) => {
         const loaded = validatePinFile(inForce.path, text);
         return {
-          ...contentOf(inForce.path, loaded),
+          ...contentOf(loaded),
           apply: () => {
             inForce.apply(loaded);
             onApplied();

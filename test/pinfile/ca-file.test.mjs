@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -93,4 +93,14 @@ test('loadPolicy: a caFile that cannot be used, or one given with the ca option,
   await assert.rejects(loadPolicy(missing.path), { code: 'ERR_CERTPIN_INVALID_CONFIG', message: /settings\.caFile: cannot use .*missing\.pem/ });
   const policy = await loadPolicy(folder.path);
   assert.ok(policy.ca !== undefined, 'the policy has the caFile as its trust store');
+});
+
+test('what a follower compares: the bundle is named by its absolute path, resolved from the pin file', async (t) => {
+  const { pinFileConfig } = await import('../../build/src/pinfile/load.js');
+  const { dir, path } = pinFolder(t, { caFile: 'ca.pem' });
+  const loaded = pinFileConfig(path, readFileSync(path, 'utf8'));
+  assert.equal(loaded.caFilePath, join(dir, 'ca.pem'));
+  assert.deepEqual(loaded.caFileBytes, readFileSync(join(dir, 'ca.pem')));
+  const without = pinFolder(t, {});
+  assert.equal(pinFileConfig(without.path, readFileSync(without.path, 'utf8')).caFilePath, undefined);
 });

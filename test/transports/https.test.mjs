@@ -141,7 +141,9 @@ test('G2: a session resumed while the policy changed under the handshake is cut 
   // The session of the current version is picked when the socket is made; the update lands before
   // the (resumed, hence unchecked) handshake completes.
   const error = await post(good.port, agent, { onRequest: (req) => req.once('socket', () => policy.update(newConfig)) }).then(() => null, (e) => e);
-  assert.ok(['ERR_CERTPIN_POLICY_CHANGED', 'ERR_CERTPIN_MISMATCH'].includes(error?.code), `expected a refusal, got ${error}`);
+  // The update lands on 'socket', before any byte of the handshake is read: the resumed session's
+  // chain is checked against the new pins, which it does not match (the code the hook gives too).
+  assert.equal(error?.code, 'ERR_CERTPIN_MISMATCH', `expected a refusal, got ${error}`);
   assert.equal(good.bytesReceived(), before);
 });
 
