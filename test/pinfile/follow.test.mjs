@@ -5,7 +5,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { request } from 'node:https';
 import { appendFileSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -15,6 +14,7 @@ import { fingerprintOf, followPinFile } from '../../build/src/pinfile/follow.js'
 import { kubeletVolume } from '../support/kubelet.mjs';
 import { makePki } from '../support/pki.mjs';
 import { startHttpsServer } from '../support/servers.mjs';
+import { httpsRequest } from '../support/transport-fixtures.mjs';
 
 const pki = await makePki();
 const HOST = 'api.example.test';
@@ -231,14 +231,8 @@ test('followPinFile: delays are checked (setTimeout fires at once above 2^31-1 m
 
 /** A GET through `agent` to the test server at 127.0.0.1 for HOST: `{ ok }` or `{ ok: false, error }`. */
 function get(agent, port) {
-  return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, servername: HOST, path: '/', agent, headers: { authorization: 'Bearer app-secret' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ ok: true }));
-    });
-    req.on('error', (error) => resolve({ ok: false, error }));
-    req.end();
-  });
+  return httpsRequest({ host: '127.0.0.1', port, servername: HOST, path: '/', agent, headers: { authorization: 'Bearer app-secret' } })
+    .then(() => ({ ok: true }), (error) => ({ ok: false, error }));
 }
 
 test('loadPolicy({ watch: true }) follows a Kubernetes ConfigMap update (..data swap): the revoked pin is refused', async (t) => {
