@@ -3,6 +3,7 @@
  * never with NO_COLOR: https://no-color.org), a progress bar on stderr and a bounded-concurrency map.
  * Commands never write to process.stdout directly, so tests and `--json` see exactly what they print.
  */
+import { mapConcurrent } from '../lib/concurrency.js';
 
 export interface OutputStream {
   write(chunk: string): boolean;
@@ -190,4 +191,30 @@ export function inOrder<T>(emit: (value: T, index: number) => void): (index: num
   };
 }
 
-export { mapConcurrent } from '../lib/concurrency.js';
+/**
+ * Runs `work` on every target, at most `concurrency` at a time, behind the progress bar of `command`,
+ * and hands each result to `print` as soon as it and every earlier one are done ({@link inOrder}): a
+ * CI log shows progress, in the order of the command line. Returns the results in that order.
+ */
+export async function runTargets<T>(
+  out: Output,
+  command: string,
+  targets: readonly string[],
+  concurrency: number,
+  work: (target: string) => Promise<T>,
+  print: (result: T) => void,
+): Promise<T[]> {
+  const progress = out.progress(targets.length, command);
+  const emit = inOrder<T>(print);
+  try {
+    return await mapConcurrent(targets, concurrency, async (target, index) => {
+      const result = await work(target);
+      progress.tick(target);
+      emit(index, result);
+      return result;
+    });
+  } finally {
+    progress.done();
+  }
+}
+

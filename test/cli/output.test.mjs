@@ -1,10 +1,9 @@
 // The CLI's one output formatter: colours only on a terminal and never with NO_COLOR, the progress bar
-// only on a terminal's stderr, tables aligned whatever the colours, and the bounded concurrent map
-// that commands use for many targets. Streams are recorded, with isTTY set as a terminal would set it.
+// only on a terminal's stderr, tables aligned whatever the colours, and runTargets, which commands
+// use for many targets. Streams are recorded, with isTTY set as a terminal would set it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { createOutput, mapConcurrent } from '../../build/src/cli/output.js';
+import { createOutput, runTargets } from '../../build/src/cli/output.js';
 
 function stream(isTTY) {
   const chunks = [];
@@ -59,22 +58,32 @@ test('the progress bar writes to a terminal stderr only, and clears itself', () 
   assert.equal(pipeErr.text(), '');
 });
 
-test('mapConcurrent keeps order and never runs more than the limit at once', async () => {
-  let running = 0;
-  let peak = 0;
-  const results = await mapConcurrent([50, 10, 30, 20, 5, 40], 3, async (ms, i) => {
-    running++;
-    peak = Math.max(peak, running);
-    await sleep(ms);
-    running--;
-    return i;
-  });
-  assert.deepEqual(results, [0, 1, 2, 3, 4, 5]);
-  assert.equal(peak, 3);
-  await assert.rejects(mapConcurrent([1, 2, 3], 2, async (n) => {
-    if (n === 2) throw new Error('two');
-    return n;
-  }), /two/);
+/** A promise the test settles by hand. */
+function gate() {
+  let resolve;
+  const promise = new Promise((r) => { resolve = r; });
+  return { promise, resolve };
+}
+
+test('runTargets prints each result once it and every earlier one are done, in command-line order', async () => {
+  const stdout = stream(false);
+  const out = createOutput({ stdout, stderr: stream(false), env: {} });
+  const gates = new Map(['a', 'b', 'c'].map((target) => [target, gate()]));
+  const done = runTargets(out, 'pins', ['a', 'b', 'c'], 3, async (target) => {
+    await gates.get(target).promise;
+    return target.toUpperCase();
+  }, (result) => out.line(result));
+  // Everything here settles through promise reactions only: one turn of the event loop runs them all.
+  const settle = () => new Promise((resolve) => setImmediate(resolve));
+  gates.get('c').resolve();
+  await settle();
+  assert.equal(stdout.text(), '', 'c is done, but a and b, before it, are not');
+  gates.get('a').resolve();
+  await settle();
+  assert.equal(stdout.text(), 'A\n', 'a is printed as soon as it is done');
+  gates.get('b').resolve();
+  assert.deepEqual(await done, ['A', 'B', 'C']);
+  assert.equal(stdout.text(), 'A\nB\nC\n');
 });
 
 test('results streamed to stdout under a progress bar: the bar steps aside and comes back (one terminal)', () => {

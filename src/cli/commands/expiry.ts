@@ -2,7 +2,7 @@ import { checkExpiry, describeExpiry, EXPIRY_EXIT_CODES, formatNagiosExpiry, wor
 import { probeTargets } from '../../pinfile/targets.js';
 import { defineCommand, UsageError } from '../command.js';
 import { NETWORK_OPTIONS, NETWORK_USAGE, networkOptions, STDIN_TARGET, targetPath } from '../net.js';
-import { inOrder, mapConcurrent, type Output } from '../output.js';
+import { runTargets, type Output } from '../output.js';
 import { readConfigFile } from '../pinfile.js';
 import { concurrencyOf } from './pins.js';
 
@@ -80,28 +80,19 @@ Examples:
       if (targets.length === 0) throw new UsageError(`${values.config} names no host that can be probed`);
     }
     for (const target of targets) targetPath(target, targets);
-    const progress = out.progress(targets.length, 'expiry');
     const streams = !json && targets.length > 1;
     // Several targets stream, one line each as soon as it and every earlier one are done, in columns
     // sized from what is known up front (the state words and the targets).
     const targetWidth = Math.max(...targets.map((t) => t.length));
     const row = (r: ExpiryResult) => `${colour(out, r.status)}${' '.repeat(Math.max(0, 8 - r.status.length))}  ${r.target.padEnd(targetWidth)}  ${describeExpiry(r)}`;
-    const emit = inOrder<ExpiryResult>((result) => {
+    const results = await runTargets(out, 'expiry', targets, concurrency, async (target) => {
+      const path = targetPath(target, targets);
+      const result = await checkExpiry(path, { ...options, warn, critical });
+      if (target === STDIN_TARGET) Object.assign(result, { target, error: result.error?.replaceAll(path, 'standard input') ?? null });
+      return result;
+    }, (result) => {
       if (streams) out.line(row(result));
     });
-    let results: ExpiryResult[];
-    try {
-      results = await mapConcurrent(targets, concurrency, async (target, index) => {
-        const path = targetPath(target, targets);
-        const result = await checkExpiry(path, { ...options, warn, critical });
-        if (target === STDIN_TARGET) Object.assign(result, { target, error: result.error?.replaceAll(path, 'standard input') ?? null });
-        progress.tick(target);
-        emit(index, result);
-        return result;
-      });
-    } finally {
-      progress.done();
-    }
     // Nagios and Icinga read the first line as the check's output and what follows '|' as perfdata.
     // With one target that is the status line, then the target's line. Several targets have streamed
     // their lines by now (CI logs show progress), so the status line, the worst state with every

@@ -38,8 +38,8 @@
  *   the exit code `errorExitCode` (default 2); a {@link UsageError} also points to the help.
  *   Library errors (CertpinError, connection errors) can simply be left to propagate.
  * - `out` (../output.ts) is the only way to print: `line`, `lines`, `table`, `json`, `warn`,
- *   `note`, `style.*` colours (TTY only, never with NO_COLOR), `progress(total)`; `mapConcurrent`
- *   from the same file runs many targets with bounded concurrency.
+ *   `note`, `style.*` colours (TTY only, never with NO_COLOR), `progress(total)`; `runTargets`
+ *   from the same file runs many targets with bounded concurrency, printing each result in order.
  */
 import type { Command } from '../command.js';
 

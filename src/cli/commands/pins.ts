@@ -1,7 +1,7 @@
 import { inspect, type ChainEntry, type InspectResult } from '../../probe/inspect.js';
 import { defineCommand, UsageError } from '../command.js';
 import { NETWORK_OPTIONS, NETWORK_USAGE, networkOptions, parseTarget, STDIN_TARGET, targetPath } from '../net.js';
-import { inOrder, mapConcurrent, type Output } from '../output.js';
+import { runTargets, type Output } from '../output.js';
 
 const DEFAULT_CONCURRENCY = 8;
 
@@ -39,28 +39,19 @@ Examples:
     const options = networkOptions(values);
     const concurrency = concurrencyOf(values.concurrency);
     for (const target of positionals) targetPath(target, positionals);
-    const progress = out.progress(positionals.length, 'pins');
-    let results: InspectResult[];
     let printed = 0;
+    // One unreachable server or bad file must not hide the others: each failure becomes its result.
     // Text streams: each result is printed once it and every one before it are done.
-    const emit = inOrder<InspectResult>((result) => {
+    const results = await runTargets(out, 'pins', positionals, concurrency, async (target) => {
+      const path = targetPath(target, positionals);
+      const result = await inspect(path, options).catch((error: unknown) => failedResult(target, error));
+      if (target === STDIN_TARGET) Object.assign(result, { target, error: result.error?.replaceAll(path, 'standard input') ?? null });
+      return result;
+    }, (result) => {
       if (json) return;
       if (isFailure(result)) out.note(`certpin: ${(result.error ?? '').replace(/\n+/g, ' ')}`);
       else printResult(out, result, printed++ > 0);
     });
-    try {
-      // One unreachable server or bad file must not hide the others: each failure becomes its result.
-      results = await mapConcurrent(positionals, concurrency, async (target, index) => {
-        const path = targetPath(target, positionals);
-        const result = await inspect(path, options).catch((error: unknown) => failedResult(target, error));
-        if (target === STDIN_TARGET) Object.assign(result, { target, error: result.error?.replaceAll(path, 'standard input') ?? null });
-        progress.tick(target);
-        emit(index, result);
-        return result;
-      });
-    } finally {
-      progress.done();
-    }
     const failed = results.filter(isFailure);
     if (json) {
       for (const result of failed) out.note(`certpin: ${(result.error ?? '').replace(/\n+/g, ' ')}`);

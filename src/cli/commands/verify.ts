@@ -7,7 +7,7 @@ import { createPolicy, type PinPolicy } from '../../policy/policy.js';
 import { inspect } from '../../probe/inspect.js';
 import { defineCommand, UsageError } from '../command.js';
 import { formatHostPort, NETWORK_OPTIONS, NETWORK_USAGE, networkOptions, parseServerTarget, readCaFile } from '../net.js';
-import { inOrder, mapConcurrent, type Output } from '../output.js';
+import { runTargets, type Output } from '../output.js';
 import { readConfigFile } from '../pinfile.js';
 import { concurrencyOf } from './pins.js';
 
@@ -145,22 +145,10 @@ Examples:
     for (const target of targets) parseServerTarget(target);
     const options = Array.isArray(against) && ca !== undefined ? { ...network, ca } : network;
 
-    const progress = out.progress(targets.length, 'verify');
-    let results: VerifyResult[];
     // Text streams: each verdict is printed once it and every one before it are done.
-    const emit = inOrder<VerifyResult>((result) => {
+    const results = await runTargets(out, 'verify', targets, concurrency, (target) => verifyPins(target, against, options), (result) => {
       if (!json) printResult(out, result);
     });
-    try {
-      results = await mapConcurrent(targets, concurrency, async (target, index) => {
-        const result = await verifyPins(target, against, options);
-        progress.tick(target);
-        emit(index, result);
-        return result;
-      });
-    } finally {
-      progress.done();
-    }
     if (json) out.json({ results });
     return Math.max(...results.map(exitCodeOf));
   },
