@@ -66,27 +66,42 @@ function checkHostArgument(host: string): void {
   }
 }
 
-async function setStatus(path: string, host: string, pinText: string, status: PinStatus, verb: string, options: UpdateOptions): Promise<PinEditResult> {
+/**
+ * Edits one pin of one entry under the pin file's lock: `host` and `pinText` are checked first, then
+ * `edit` gets the entry's key as written, the entry, the pin and its index there (-1 when not listed).
+ */
+async function editPin(
+  path: string,
+  host: string,
+  pinText: string,
+  options: UpdateOptions,
+  edit: (key: string, entry: PinFileHost, pin: string, index: number) => PinEditResult,
+): Promise<PinEditResult> {
   checkHostArgument(host);
   const pin = parsePin(pinText);
   return updatePinFile(
     path,
     (document) => {
       const [key, entry] = hostEntry(document, path, host);
-      const index = indexOfPin(entry, pin);
-      if (index === -1) {
-        throw new CertpinError(
-          'ERR_CERTPIN_INVALID_INPUT',
-          `${pin} is not listed for ${key} in ${path}, so there is nothing to ${verb}; to list it, use \`${certpinCommand('add', key, pin, '--status', 'active', '--config', path)}\` (or --status backup)`,
-        );
-      }
-      const record = pinRecordAt(entry, index);
-      const previous = record.status;
-      record.status = status;
-      return summary(key, entry, pin, previous, status);
+      return edit(key, entry, pin, indexOfPin(entry, pin));
     },
     options,
   );
+}
+
+async function setStatus(path: string, host: string, pinText: string, status: PinStatus, verb: string, options: UpdateOptions): Promise<PinEditResult> {
+  return editPin(path, host, pinText, options, (key, entry, pin, index) => {
+    if (index === -1) {
+      throw new CertpinError(
+        'ERR_CERTPIN_INVALID_INPUT',
+        `${pin} is not listed for ${key} in ${path}, so there is nothing to ${verb}; to list it, use \`${certpinCommand('add', key, pin, '--status', 'active', '--config', path)}\` (or --status backup)`,
+      );
+    }
+    const record = pinRecordAt(entry, index);
+    const previous = record.status;
+    record.status = status;
+    return summary(key, entry, pin, previous, status);
+  });
 }
 
 /**
@@ -145,28 +160,20 @@ export async function addPin(path: string, host: string, pinText: string, option
   if (status !== 'active' && status !== 'backup') {
     throw new CertpinError('ERR_CERTPIN_INVALID_INPUT', `the status of an added pin must be "active" or "backup", got ${JSON.stringify(status)}`);
   }
-  checkHostArgument(host);
-  const pin = parsePin(pinText);
-  return updatePinFile(
-    path,
-    (document) => {
-      const [key, entry] = hostEntry(document, path, host);
-      const index = indexOfPin(entry, pin);
-      if (index !== -1) {
-        const current = statusOf(entry.pins[index]!);
-        if (current !== status) {
-          const hint = current === 'pending_review' || current === 'expired' || current === 'rejected' ? 'use `certpin approve` or `certpin reject`' : 'edit the file to change it';
-          throw new CertpinError('ERR_CERTPIN_INVALID_INPUT', `${pin} is already listed for ${key} as ${current}; ${hint}`);
-        }
-        return summary(key, entry, pin, current, status);
+  return editPin(path, host, pinText, options, (key, entry, pin, index) => {
+    if (index !== -1) {
+      const current = statusOf(entry.pins[index]!);
+      if (current !== status) {
+        const hint = current === 'pending_review' || current === 'expired' || current === 'rejected' ? 'use `certpin approve` or `certpin reject`' : 'edit the file to change it';
+        throw new CertpinError('ERR_CERTPIN_INVALID_INPUT', `${pin} is already listed for ${key} as ${current}; ${hint}`);
       }
-      const record: PinRecord = { pin, status };
-      if (options.note !== undefined) record.note = options.note;
-      entry.pins.push(record);
-      return summary(key, entry, pin, null, status);
-    },
-    options,
-  );
+      return summary(key, entry, pin, current, status);
+    }
+    const record: PinRecord = { pin, status };
+    if (options.note !== undefined) record.note = options.note;
+    entry.pins.push(record);
+    return summary(key, entry, pin, null, status);
+  });
 }
 
 /**
