@@ -65,3 +65,14 @@ test('every folder of src/ has its test folder, and src/ has no loose module but
   const loose = entries.filter((entry) => entry.isFile()).map((entry) => entry.name).sort();
   assert.deepEqual(loose, ['channels.ts', 'errors.ts', 'index.ts', 'register.ts']);
 });
+
+test("CONTRIBUTING.md's map names only files and folders that exist", () => {
+  const ROOT = fileURLToPath(new URL('../', import.meta.url));
+  const map = readFileSync(join(ROOT, 'CONTRIBUTING.md'), 'utf8');
+  const named = [...map.matchAll(/`(src\/[^`]*)`/g)].flatMap(([, path]) => {
+    const braces = /\{([^}]+)\}/.exec(path);
+    return braces ? braces[1].split(',').map((part) => path.replace(braces[0], part)) : [path];
+  });
+  assert.ok(named.length > 20, `the map names ${named.length} paths`);
+  assert.deepEqual(named.filter((path) => !path.includes('*') && statSync(join(ROOT, path), { throwIfNoEntry: false }) === undefined), []);
+});
