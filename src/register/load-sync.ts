@@ -18,7 +18,28 @@ export function loadNow<T>(specifier: string): T {
   return requireHere(specifier) as T;
 }
 
-/** False when this Node says it cannot `require()` an ES module (22.10 and 22.11 without the flag). */
-export function canLoadLater(): boolean {
-  return (process.features as { require_module?: boolean }).require_module !== false;
+/** What {@link canLoadLater} reads, given in tests. */
+export interface NodeRuntime {
+  readonly features: { readonly require_module?: boolean };
+  readonly version: string;
+  /** The command line's flags and `NODE_OPTIONS`, where `--experimental-require-module` would be. */
+  readonly flags: string;
+}
+
+const thisNode = (): NodeRuntime => ({
+  features: process.features as { require_module?: boolean },
+  version: process.versions.node,
+  flags: `${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`,
+});
+
+/**
+ * Whether this Node can `require()` an ES module. Node 22.10+ says so in `process.features`; before
+ * it said, require(esm) was on by default in 20.19+ only, and in Node 22.0-22.9 only with
+ * `--experimental-require-module`.
+ */
+export function canLoadLater(node: NodeRuntime = thisNode()): boolean {
+  if (node.features.require_module !== undefined) return node.features.require_module;
+  const [major = 0, minor = 0] = node.version.split('.').map(Number);
+  if (major === 22 && minor < 12) return /(^|\s)--experimental-require-module(\s|$)/.test(node.flags);
+  return major > 20 || (major === 20 && minor >= 19);
 }
