@@ -1,6 +1,6 @@
 // What one `tls.connect` call asks for, read the way Node reads it, for both kinds of connection the
 // hook makes (connect.ts, pinned.ts).
-import type { ConnectionOptions, TLSSocket } from 'node:tls';
+import type { ConnectionOptions } from 'node:tls';
 
 /** `tls.connect(options[, cb])`, `(port[, host][, options][, cb])` and `(path[, options][, cb])`, as one options object. */
 export function normalizeConnectArgs(args: unknown[]): [ConnectionOptions, (() => void) | undefined] {
@@ -26,9 +26,4 @@ export function candidateNames(options: ConnectionOptions & { hostname?: unknown
   }
   if (names.length === 0) names.push('localhost');
   return names;
-}
-
-/** Closes a socket with an error, unless nobody listens for one (which would make it an uncaught exception). */
-export function closeSocket(socket: TLSSocket, error: Error): void {
-  socket.destroy(socket.listenerCount('error') > 0 ? error : undefined);
 }

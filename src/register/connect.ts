@@ -5,7 +5,8 @@
 // validation as the application asked for it.
 import tls, { type ConnectionOptions, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { CertpinError } from '../errors.js';
-import { candidateNames, closeSocket, normalizeConnectArgs } from './connect-args.js';
+import { closeSocket } from '../lib/sockets.js';
+import { candidateNames, normalizeConnectArgs } from './connect-args.js';
 import { loadNow } from './load-sync.js';
 import type { PinFileInForce } from './pin-file.js';
 import type { OpenConnection, PinnedConnections } from './pinned.js';
@@ -67,8 +68,9 @@ function passThroughOptions(inForce: PinFileInForce, options: ConnectionOptions,
 
 /**
  * Replaces `tls.connect` with the routing one (the caller syncs the exports ES modules import). Returns
- * what to run after a reload: every open connection is checked against the pin file now in force,
- * and closed if it no longer passes (G2).
+ * what to run after a reload, for the connections made without pins: one to a host the pin file now
+ * governs, or validated with a `caFile` bundle that changed, is closed (G2). Pinned connections are
+ * re-checked by the policy's own update (pinned.ts).
  */
 export function patchTlsConnect(inForce: PinFileInForce): () => void {
   const originalConnect = tls.connect as unknown as (...args: unknown[]) => TLSSocket;
@@ -100,7 +102,6 @@ export function patchTlsConnect(inForce: PinFileInForce): () => void {
       if (name !== undefined) closeSocket(socket, becamePinned(name));
       else if (!sameBundle(connection.trust, ca)) closeSocket(socket, trustChanged(connection.names[0] ?? 'the host'));
     }
-    pinned?.recheckAll();
   };
 
   Object.defineProperty(connect, 'name', { value: 'connect' });

@@ -1,14 +1,13 @@
 // The connections certpin/register pins: to hosts the pin file governs. Loaded when the first such
 // connection is made (connect.ts, load-sync.ts). Each gets certpin's handshake check, with
 // `rejectUnauthorized` forced on and renegotiation refused (G1, G3, G5); it resumes only a TLS session
-// certpin verified, re-checked under the policy in force (G2); and after a reload it is re-checked
-// and closed if it no longer passes, with the errors the pinned transports give (transports/handshake.ts).
+// certpin verified, re-checked under the policy in force (G2); and, as in the pinned transports, it is
+// re-checked when a reload updates the policy and closed if it no longer passes (transports/handshake.ts).
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { PinMismatchError } from '../errors.js';
 import { normalizeHostname } from '../policy/hosts.js';
 import { notifyViolation } from '../reports/deliver.js';
-import { hardenTlsOptions, recheck, type Verification } from '../transports/handshake.js';
-import { closeSocket } from './connect-args.js';
+import { hardenTlsOptions, liveConnections, recheck, type Verification } from '../transports/handshake.js';
 import type { PinFileInForce } from './pin-file.js';
 
 /** What a connection was verified as: every name it is for (docs/guarantees.md C4), whose pins all apply on every re-check too. */
@@ -23,6 +22,7 @@ interface PinnedConnection {
   verified?: Verified;
   /** The session offered for resumption, when certpin let one through. */
   offered?: Verified;
+  socket?: TLSSocket;
 }
 
 /** Opens the connection with the options given (`tls.connect` as it was, with the caller's `this` and callback). */
@@ -44,12 +44,15 @@ function recheckSafely(inForce: PinFileInForce, verified: Verified): Error | und
   }
 }
 
-/** The pinned connections of the process, and the TLS sessions they were given. */
+/**
+ * The pinned connections of the process and the TLS sessions they were given. Each verified
+ * connection is in the policy's registry of live connections, which re-checks it when a reload
+ * updates the policy in place (G2), as for every pinned transport.
+ */
 export class PinnedConnections {
   readonly #inForce: PinFileInForce;
   /** Sessions certpin verified, by the session object: the application holds it and passes it back as `session`. */
   readonly #sessions = new WeakMap<Buffer, Verified>();
-  readonly #live = new Map<TLSSocket, PinnedConnection>();
 
   constructor(inForce: PinFileInForce) {
     this.#inForce = inForce;
@@ -59,10 +62,15 @@ export class PinnedConnections {
   open(openConnection: OpenConnection, options: ConnectionOptions, names: readonly string[]): TLSSocket {
     const policy = this.#inForce.policy;
     const connection: PinnedConnection = { names };
-    // Runs after certpin's check and the caller's passed: records what was verified, for the session it will issue.
+    const verifiedAs = (verified: Verified): void => {
+      connection.verified = verified;
+      if (connection.socket !== undefined) liveConnections(policy).track(connection.socket, verified);
+    };
+    // Runs after certpin's check and the caller's passed (during the handshake, so once the socket is
+    // known): records what was verified, for re-checks and for the session it will issue.
     const onVerified = (verification: Verification): void => {
       const hostname = verification.names[0] ?? names[0] ?? 'localhost';
-      connection.verified = { ...verification, hostname, names: [hostname, ...names.filter((name) => name !== hostname)] };
+      verifiedAs({ ...verification, hostname, names: [hostname, ...names.filter((name) => name !== hostname)] });
     };
     const hardened = hardenTlsOptions(policy, options, 443, { onViolation: notifyViolation, onVerified });
     const session = options.session;
@@ -74,8 +82,7 @@ export class PinnedConnections {
       connection.offered = offered;
     }
     const socket = openConnection(hardened);
-    this.#live.set(socket, connection);
-    socket.once('close', () => this.#live.delete(socket));
+    connection.socket = socket;
     // Before any listener of the caller's, which could write as soon as the handshake is done.
     socket.prependOnceListener('secureConnect', () => {
       if (!socket.isSessionReused()) return;
@@ -87,25 +94,12 @@ export class PinnedConnections {
         return;
       }
       const error = recheckSafely(this.#inForce, resumed);
-      if (error === undefined) connection.verified = resumed;
+      if (error === undefined) verifiedAs(resumed);
       else socket.destroy(error);
     });
     socket.on('session', (issued: Buffer) => {
       if (connection.verified) this.#sessions.set(issued, connection.verified);
     });
     return socket;
-  }
-
-  /**
-   * After a reload: every open connection must pass the new policy, or is closed (G2): with the
-   * mismatch (ERR_CERTPIN_MISMATCH) when the new pins refuse its chain, else ERR_CERTPIN_POLICY_CHANGED.
-   */
-  recheckAll(): void {
-    for (const [socket, connection] of this.#live) {
-      // Still in its handshake: certpin's check reads the policy when it runs.
-      if (socket.destroyed || connection.verified === undefined) continue;
-      const error = recheckSafely(this.#inForce, connection.verified);
-      if (error !== undefined) closeSocket(socket, error);
-    }
   }
 }

@@ -6,6 +6,7 @@ import { checkServerIdentity as standardIdentityCheck, type ConnectionOptions, t
 import { constants } from 'node:crypto';
 import { candidatesFromLegacy, TrustStore, type CertInfo } from '../chain/prove.js';
 import { CertpinError, PinMismatchError } from '../errors.js';
+import { closeSocket } from '../lib/sockets.js';
 import type { CaInput } from '../policy/config.js';
 import type { CheckResult, PinPolicy } from '../policy/policy.js';
 
@@ -162,11 +163,6 @@ function stillFailsError(hostname: string): CertpinError {
     'ERR_CERTPIN_POLICY_CHANGED',
     `the pin policy changed and the connection to ${hostname} must be checked again; it was closed, retry the request`,
   );
-}
-
-/** Closes a socket with an error, unless nobody listens for one (which would make it an uncaught exception). */
-function closeSocket(socket: TLSSocket, error: Error): void {
-  socket.destroy(socket.listenerCount('error') > 0 ? error : undefined);
 }
 
 /**
