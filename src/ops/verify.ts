@@ -1,10 +1,9 @@
-import type { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { CertpinError, type PeerPin, type PinMismatchError } from '../errors.js';
 import type { CaInput } from '../policy/config.js';
 import { parsePin } from '../policy/pin.js';
 import { assertPolicy, createPolicy, PinPolicy } from '../policy/policy.js';
-import { connectTls, DEFAULT_TIMEOUT, isValidationError } from '../probe/connect.js';
+import { connectTls, DEFAULT_TIMEOUT, isValidationError, servedCertificates } from '../probe/connect.js';
 import type { InspectOptions } from '../probe/inspect.js';
 import { endpointOf, parseTarget } from '../probe/target.js';
 import { pinnedTlsOptions } from '../transports/tls.js';
@@ -69,17 +68,6 @@ export interface VerifyOptions extends InspectOptions {
    * validates against its own `ca`.
    */
   ca?: CaInput;
-}
-
-/** The certificates as served, leaf first, linked by Node through `issuerCertificate`. */
-function servedChain(socket: TLSSocket): X509Certificate[] {
-  const chain: X509Certificate[] = [];
-  const seen = new Set<string>();
-  for (let cert = socket.getPeerX509Certificate(); cert && !seen.has(cert.fingerprint256) && chain.length < 32; cert = cert.issuerCertificate) {
-    seen.add(cert.fingerprint256);
-    chain.push(cert);
-  }
-  return chain;
 }
 
 /**
@@ -169,7 +157,7 @@ export async function verifyPins(target: string, pins: readonly string[] | PinPo
   }
   try {
     // The handshake check has passed (or the host is report-only): check again for the verdict itself.
-    const result = policy.check(identity, servedChain(socket));
+    const result = policy.check(identity, servedCertificates(socket));
     const chain = [...result.chain];
     switch (result.outcome) {
       case 'pinned':

@@ -1,3 +1,4 @@
+import type { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { connect, type ConnectionOptions, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { CertpinError } from '../errors.js';
@@ -227,3 +228,18 @@ export async function connectTls(endpoint: Endpoint, options: ConnectionOptions,
   }
   throw unreachableError(endpoint, failures);
 }
+
+/**
+ * The certificates the server sent, leaf first, in the order Node links them (`issuerCertificate`,
+ * which ends in a loop at a self-signed root); at most 32.
+ */
+export function servedCertificates(socket: TLSSocket): X509Certificate[] {
+  const chain: X509Certificate[] = [];
+  const seen = new Set<string>();
+  for (let cert = socket.getPeerX509Certificate(); cert && !seen.has(cert.fingerprint256) && chain.length < 32; cert = cert.issuerCertificate) {
+    seen.add(cert.fingerprint256);
+    chain.push(cert);
+  }
+  return chain;
+}
+

@@ -6,7 +6,7 @@ import { candidatesFromLegacy, certInfo, proveChain, TrustStore, type CertInfo }
 import { CertpinError } from '../errors.js';
 import { readCryptoObjects, type CryptoObject } from '../lib/pem.js';
 import { pinOfSpki } from '../policy/pin.js';
-import { connectTls, DEFAULT_TIMEOUT, describeVerifyError, where, type SystemError } from './connect.js';
+import { connectTls, DEFAULT_TIMEOUT, describeVerifyError, servedCertificates, where, type SystemError } from './connect.js';
 import { endpointOf, parseTarget } from './target.js';
 
 /**
@@ -181,12 +181,8 @@ function trustStoreOf(ca: CaInput | undefined): TrustStore {
 function peerCertificates(socket: TLSSocket): { sent: CertInfo[]; candidates: CertInfo[]; leaf: PeerCertificate } {
   const leaf = socket.getPeerCertificate(true);
   const linked = candidatesFromLegacy(leaf);
-  const sent: CertInfo[] = [];
-  const seen = new Set<string>();
-  for (let cert = socket.getPeerX509Certificate(); cert && !seen.has(cert.fingerprint256) && sent.length < 32; cert = cert.issuerCertificate) {
-    seen.add(cert.fingerprint256);
-    sent.push(certInfo(cert));
-  }
+  const sent = servedCertificates(socket).map(certInfo);
+  const seen = new Set(sent.map((info) => info.fingerprint256));
   if (sent.length === 0) return { sent: linked, candidates: linked, leaf };
   return { sent, candidates: [...sent, ...linked.filter((info) => !seen.has(info.fingerprint256))], leaf };
 }
