@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 import { CertpinError } from '../errors.js';
+import { NORMAL_HOST_NAME } from './canonical.js';
 
 /**
  * A host pattern (docs/policy.md): `api.example.com` (exact), `*.example.com` (exactly one more label) or
@@ -12,8 +13,6 @@ export interface HostPattern {
   readonly base: string;
 }
 
-/** Lowercase LDH labels, the last one starting with a letter (so never an IP address). */
-const ALREADY_NORMAL = /^(?:[a-z0-9-]+\.)*[a-z][a-z0-9-]*$/;
 // isIP's first call compiles a large IPv6 expression (~10 ms), which the register hook would pay at
 // start for every pin file: only strings that could be an address go through it.
 const MAYBE_IP = /^[\d.]+$|:/;
@@ -57,7 +56,7 @@ function canonicalIpv6(address: string): string {
 export function normalizeHostname(host: string): string {
   // The common case, a name already in normal form, skips isIP's regular expressions and UTS #46
   // processing, which would return it unchanged (docs/performance.md: lookups under 2 µs).
-  if (ALREADY_NORMAL.test(host) && !host.includes('xn--')) return host;
+  if (NORMAL_HOST_NAME.test(host) && !host.includes('xn--')) return host;
   if (typeof host !== 'string') return '';
   let name = host.trim();
   if (name.startsWith('[') && name.endsWith(']')) name = name.slice(1, -1);
@@ -93,7 +92,7 @@ export function parseHostPattern(text: string): HostPattern {
   // A name already in normal form (what pin files hold) is its own base: no '*', not an address (its
   // last label starts with a letter), and normalizeHostname would return it unchanged. With 1,000 hosts
   // the regular expressions and replace below showed in certpin/register's start-up (docs/performance.md).
-  if (ALREADY_NORMAL.test(rest) && !rest.includes('xn--')) {
+  if (NORMAL_HOST_NAME.test(rest) && !rest.includes('xn--')) {
     return { text: kind === 'exact' ? rest : `${kind === 'one-label' ? '*' : '**'}.${rest}`, kind, base: rest };
   }
   if (rest.includes('*')) throw invalidPattern(text, 'a wildcard is allowed only as the whole first label, as *.example.com or **.example.com');

@@ -1,16 +1,10 @@
 import { createHash, createPublicKey, KeyObject, X509Certificate } from 'node:crypto';
 import { CertpinError } from '../errors.js';
 import { readCryptoObjects } from '../lib/pem.js';
+import { CANONICAL_PIN } from './canonical.js';
 
 const PIN_PREFIX = 'sha256/';
 const BASE64 = /^[A-Za-z0-9+/]{43}=$/;
-/**
- * A pin already in its canonical `sha256/B64` form, as pin files hold it. 43 base64 digits carry 258
- * bits and 32 bytes are 256, so the last digit's low two bits must be zero (A, E, I, …, 8): exactly
- * the inputs that decode to 32 bytes and encode back unchanged, with no Buffer round trip. Anchored
- * with no `m` flag, so surrounding white space does not match and takes the general path.
- */
-const CANONICAL_PIN = /^sha256\/[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
 const certPins = new WeakMap<X509Certificate, string>();
 
 /** The pin of a DER SubjectPublicKeyInfo: `sha256/` + base64(SHA-256(SPKI)). */

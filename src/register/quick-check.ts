@@ -6,7 +6,7 @@
 //
 // Why it exists: with 1,000 hosts the full validation took ~10 ms at start-up and loading the modules
 // it needs ~6 ms more, most of the hook's start-up budget (docs/performance.md). This walk allocates
-// nothing per host and needs no other module.
+// nothing per host and needs none of the parsers: only their canonical forms (policy/canonical.ts).
 //
 // What it accepts must be accepted by the full validation (test/register/quick-check.test.mjs checks
 // it against the real one): so it accepts less. Declined: `settings.caFile` (the bundle must be read),
@@ -14,12 +14,10 @@
 // annotations that are not plain values, host names that are addresses or IDNs, and any value not in
 // its canonical form.
 
-/** A host pattern already in normal form (policy/hosts.ts `ALREADY_NORMAL`, with its optional `*.` or `**.`): its own text. */
-const NORMAL_PATTERN = /^(?:\*\*?\.)?(?:[a-z0-9-]+\.)*[a-z][a-z0-9-]*$/;
-/** A host name already in normal form (policy/hosts.ts `ALREADY_NORMAL`): normalizeHostname returns it unchanged. */
-const NORMAL_HOST = /^(?:[a-z0-9-]+\.)*[a-z][a-z0-9-]*$/;
-/** A pin in its canonical `sha256/B64` form (policy/pin.ts `CANONICAL_PIN`): its own parsed value. */
-const CANONICAL_PIN = /^sha256\/[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
+import { CANONICAL_PIN, NORMAL_HOST_NAME } from '../policy/canonical.js';
+
+/** A host pattern in normal form ({@link NORMAL_HOST_NAME} with its optional `*.` or `**.`): its own text. */
+const NORMAL_PATTERN = new RegExp(`^(?:\\*\\*?\\.)?${NORMAL_HOST_NAME.source.slice(1)}`);
 /** A bare date, which policy/config.ts `parseExpiry` reads as the end of that day, UTC. */
 const BARE_DATE = /^\d{4}-\d{2}-\d{2}$/;
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -87,7 +85,7 @@ function futureDate(value: unknown, now: number): boolean {
 }
 
 /** A host name in normal form: what normalizeHostname would return for it, and not an address. */
-const normalHost = (host: string): boolean => NORMAL_HOST.test(host) && !host.includes('xn--');
+const normalHost = (host: string): boolean => NORMAL_HOST_NAME.test(host) && !host.includes('xn--');
 
 /**
  * Whether the entry `pattern` (in normal form), with `includeSubdomains`, covers `host` (in normal
